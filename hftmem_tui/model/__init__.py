@@ -1,0 +1,1 @@
+"""Pure Python: time series, deltas, trend fits, decoded allocator views. Never imports Textual."""

@@ -1,0 +1,1 @@
+"""Talks to the OS and tools; returns frozen dataclasses. Never imports Textual."""

@@ -1,0 +1,119 @@
+"""read_memory (zero-stop) vs gdb's -data-read-memory-bytes (ptrace, target stopped).
+
+    python benchmarks/bench_memory.py --fast
+
+Reads 4 KiB and 1 MiB from a live throwaway target. For comparison, gdb ATTACHED to a
+second throwaway target (this is the one place we ptrace: our own disposable process,
+never an engine) reads the same sizes over MI. The attached target is stopped the whole
+time gdb holds it; that pause is the real cost the zero-stop path avoids.
+"""
+
+from __future__ import annotations
+
+import atexit
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyperf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hftmem_tui.sources.memory import read_memory  # noqa: E402
+
+# A throwaway target: 4 MiB buffer, prints its address, then sleeps.
+TARGET = (
+    "import ctypes, time\n"
+    "b = bytearray(b'x' * (4 << 20))\n"
+    "a = (ctypes.c_char * len(b)).from_buffer(b)\n"
+    "print(ctypes.addressof(a), flush=True)\n"
+    "time.sleep(3600)\n"
+)
+SIZES = {"4KiB": 4096, "1MiB": 1 << 20}
+
+
+def start_target() -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen([sys.executable, "-c", TARGET], stdout=subprocess.PIPE, text=True)
+    addr = int(proc.stdout.readline())
+    return proc, addr
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+class AttachedGdb:
+    """gdb attached (ptrace) to a throwaway target; waits for each token's result record."""
+
+    def __init__(self, pid: int) -> None:
+        from pygdbmi.gdbcontroller import GdbController
+
+        self.ctl = GdbController(
+            ["gdb", "--nx", "--quiet", "--interpreter=mi3", "-iex", "set debuginfod enabled off"],
+            time_to_check_for_additional_output_sec=0.001,
+        )
+        self.token = 0
+        self.request(f"-target-attach {pid}", timeout=30)
+
+    def request(self, cmd: str, timeout: float = 10.0) -> dict:
+        self.token += 1
+        self.ctl.write(f"{self.token}{cmd}", read_response=False)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for rec in self.ctl.get_gdb_response(timeout_sec=0.05, raise_error_on_timeout=False):
+                if rec.get("type") == "result" and rec.get("token") == self.token:
+                    if rec.get("message") == "error":
+                        raise RuntimeError(rec.get("payload"))
+                    return rec.get("payload") or {}
+        raise TimeoutError(cmd)
+
+    def read(self, addr: int, size: int) -> bytes:
+        payload = self.request(f"-data-read-memory-bytes {addr} {size}")
+        return bytes.fromhex(payload["memory"][0]["contents"])
+
+    def close(self) -> None:
+        try:
+            self.request("-target-detach", timeout=5)
+        finally:
+            self.ctl.exit()
+
+
+def main() -> None:
+    def pass_target(cmd: list[str], args) -> None:
+        cmd.extend(["--target-pid", str(args.target_pid), "--target-addr", str(args.target_addr)])
+
+    runner = pyperf.Runner(add_cmdline_args=pass_target)
+    runner.argparser.add_argument("--target-pid", type=int)
+    runner.argparser.add_argument("--target-addr", type=int)
+    args = runner.parse_args()
+    if args.target_pid is None:  # the parent: one zero-stop target for every worker
+        proc, addr = start_target()
+        atexit.register(stop, proc)
+        args.target_pid, args.target_addr = proc.pid, addr
+    pid, addr = args.target_pid, args.target_addr
+
+    for label, size in SIZES.items():
+        assert len(read_memory(pid, addr, size)) == size
+        runner.bench_func(f"read_memory {label} (process_vm_readv, no stop)", read_memory, pid, addr, size)
+
+    # gdb's way, on its own throwaway target: attach (stops it), read, detach.
+    gdb_holder: dict[str, object] = {}
+
+    def gdb_read(size: int) -> bytes:
+        if "gdb" not in gdb_holder:
+            victim, vaddr = start_target()
+            atexit.register(stop, victim)
+            gdb = AttachedGdb(victim.pid)
+            atexit.register(gdb.close)
+            gdb_holder.update(gdb=gdb, addr=vaddr)
+        return gdb_holder["gdb"].read(gdb_holder["addr"], size)  # type: ignore[union-attr]
+
+    for label, size in SIZES.items():
+        runner.bench_func(f"gdb -data-read-memory-bytes {label} (attached, target stopped)", gdb_read, size)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""A small GDB/MI session over pygdbmi for FILE-ONLY work: symbols, types, layouts.
+
+This module NEVER attaches to a process: it starts gdb with no process (``--nx``, no
+.gdbinit, ``set auto-load off``, no debuginfod), loads an executable *file*, and refuses
+any request that would attach, run or connect to a target (``-target-attach``,
+``attach``, ``-exec-run``, ``target remote``, ...). Reading the file never stops or
+traces the engine. Anything that truly needs ptrace lives elsewhere and says so.
+
+Each request carries a unique numeric token; we read gdb's output in short slices
+until the ``^done``/``^error`` result record *with that token* arrives, under an
+overall deadline (pygdbmi's plain ``write`` waits out its whole timeout: pygdbmi
+#37/#66). Late records of earlier requests are discarded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+
+from hftmem_tui.sources.errors import ToolFailed, ToolMissing
+
+__all__ = ["GdbCommandError", "MiResult", "FileGdbSession"]
+
+DEFAULT_TIMEOUT = 10.0
+_READ_SLICE = 0.05  # one select() slice while waiting for our token
+
+# Requests that would touch a live process or start one. Checked on every request.
+_FORBIDDEN = re.compile(
+    r"^\s*(?:\d*-(?:target-attach|target-select|exec-run|exec-continue|exec-interrupt|"
+    r"exec-next|exec-step|exec-finish|exec-jump|exec-return|data-write|var-assign|"
+    r"interpreter-exec\s+\S+\s+\"\s*(?:attach|at|att|atta|attac|run|r|start|starti|target|"
+    r"tar|call|shell|python|pipe|!|set\s+var|set\s+\$|gcore|generate-core-file|detach|kill)\b))"
+    r"|^\s*(?:attach|run|start|target|call|shell|python)\b",
+    re.IGNORECASE,
+)
+
+
+class GdbCommandError(ToolFailed):
+    """gdb answered a request with ``^error``; ``gdb_message`` is gdb's own text."""
+
+    def __init__(self, command: str, gdb_message: str) -> None:
+        self.command = command
+        self.gdb_message = gdb_message
+        super().__init__(f"gdb: {gdb_message}")
+
+
+@dataclass(frozen=True)
+class MiResult:
+    """The result record of one request, with the console output printed before it."""
+
+    message: str  # "done", "error", ...
+    payload: dict | None
+    console: str  # ~"..." stream records, concatenated
+    log: str  # &"..." stream records (gdb echoes and warnings)
+
+
+def _mi_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class FileGdbSession:
+    """One gdb process working on an executable file; use as a context manager.
+
+    Raises ToolMissing if gdb is not installed, ToolFailed if it cannot start or load
+    the file, GdbCommandError (a ToolFailed) for ``^error`` answers.
+    """
+
+    def __init__(
+        self,
+        exe_path: str | None = None,
+        *,
+        gdb: str = "gdb",
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        from pygdbmi.gdbcontroller import GdbController  # imported late: optional at import time
+
+        self.timeout = timeout
+        self._tokens = itertools.count(1)
+        self._lock = threading.Lock()
+        gdb_path = shutil.which(gdb)
+        if gdb_path is None:
+            raise ToolMissing("gdb", hint="apt-get install gdb")
+        command = [
+            gdb_path, "--nx", "--nh", "--quiet", "--interpreter=mi3",
+            "-iex", "set auto-load off",
+            "-iex", "set debuginfod enabled off",
+            "-iex", "set pagination off",
+            "-iex", "set width 0",
+            "-iex", "set height 0",
+            "-iex", "set confirm off",
+        ]  # fmt: skip
+        try:
+            # A tiny extra-output wait: we never rely on it, we wait for our token.
+            self._ctl = GdbController(command, time_to_check_for_additional_output_sec=0.005)
+        except (OSError, ValueError) as exc:
+            raise ToolFailed(f"cannot start gdb: {exc}") from None
+        self.exe_path = None
+        try:
+            self.request("-gdb-set mi-async off")
+            if exe_path is not None:
+                self.load(exe_path)
+        except BaseException:
+            self.exit()
+            raise
+
+    # ------------------------------------------------------------------ requests
+    def load(self, exe_path: str) -> None:
+        """Load symbols of an executable file (no process). Raises GdbCommandError."""
+        self.request(f"-file-exec-and-symbols {_mi_quote(exe_path)}", timeout=max(self.timeout, 60.0))
+        self.exe_path = exe_path
+
+    def request(self, command: str, timeout: float | None = None) -> MiResult:
+        """Send one MI command and wait for the result record of its own token.
+
+        Raises GdbCommandError on ``^error``, ToolFailed on timeout or if gdb died,
+        ValueError if the command would attach to or run a process.
+        """
+        if "\n" in command or _FORBIDDEN.search(command):
+            raise ValueError(f"refusing gdb request {command!r}: this session never touches a process")
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        with self._lock:
+            proc = self._ctl.gdb_process
+            if proc is None or proc.poll() is not None:
+                raise ToolFailed("gdb is not running (it exited or was closed)")
+            token = next(self._tokens)
+            try:
+                self._ctl.write(f"{token}{command}", read_response=False, timeout_sec=1.0)
+            except OSError as exc:
+                raise ToolFailed(f"cannot talk to gdb: {exc}") from None
+            console: list[str] = []
+            log: list[str] = []
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ToolFailed(f"gdb did not answer {command!r} within {self.timeout if timeout is None else timeout:g} s")
+                records = self._ctl.get_gdb_response(
+                    timeout_sec=min(_READ_SLICE, remaining), raise_error_on_timeout=False
+                )
+                for rec in records:
+                    kind = rec.get("type")
+                    if kind == "result" and rec.get("token") == token:
+                        if rec.get("message") == "error":
+                            payload = rec.get("payload") or {}
+                            raise GdbCommandError(command, str(payload.get("msg", "unknown error")).strip())
+                        return MiResult(rec.get("message") or "", rec.get("payload"), "".join(console), "".join(log))
+                    if kind == "console" and isinstance(rec.get("payload"), str):
+                        console.append(rec["payload"])
+                    elif kind == "log" and isinstance(rec.get("payload"), str):
+                        log.append(rec["payload"])
+                    # anything else: late answers of older requests, async notices -> dropped
+                if not records and proc.poll() is not None:
+                    raise ToolFailed(f"gdb exited (status {proc.returncode}) while running {command!r}")
+
+    def console(self, cli_command: str, timeout: float | None = None) -> str:
+        """Run a CLI command (e.g. ``ptype/o X``) and return what it printed."""
+        return self.request(f"-interpreter-exec console {_mi_quote(cli_command)}", timeout).console
+
+    def evaluate(self, expression: str, timeout: float | None = None) -> str:
+        """``-data-evaluate-expression`` on the file (constants, sizeof, addresses)."""
+        payload = self.request(f"-data-evaluate-expression {_mi_quote(expression)}", timeout).payload
+        return str((payload or {}).get("value", ""))
+
+    # ------------------------------------------------------------------ shutdown
+    def exit(self, timeout: float = 2.0) -> None:
+        """Stop gdb: ask politely, then terminate, then kill. Safe to call twice."""
+        ctl = getattr(self, "_ctl", None)
+        proc = ctl.gdb_process if ctl is not None else None
+        if proc is None:
+            return
+        try:
+            if proc.poll() is None:
+                try:
+                    ctl.write("-gdb-exit", read_response=False, timeout_sec=0.5)
+                except OSError:
+                    pass  # pipe already gone: fall through to terminate/kill
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    proc.terminate()
+                    try:
+                        proc.wait(timeout=timeout)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(timeout=timeout)
+        finally:
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    try:
+                        stream.close()
+                    except OSError:
+                        pass  # closing a broken pipe: nothing left to flush
+            ctl.gdb_process = None
+
+    close = exit
+
+    def __enter__(self) -> FileGdbSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.exit()

@@ -1,0 +1,291 @@
+"""Zero-stop reads of another process's memory, and gdb ``x/``-style formatting.
+
+``read_memory`` copies bytes out of a running process with ``process_vm_readv(2)``
+(falling back to ``/proc/PID/mem``). Neither stops, signals nor traces the target:
+the kernel copies from its page tables while it keeps running. ``format_x`` renders
+bytes the way gdb's ``x/8xb``, ``x/4xw``, ``x/2xg`` and ``x/s`` do, so the output of
+``hftmem dump`` reads like a gdb session without the pause.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+from hftmem_tui.sources.errors import (
+    AccessDenied,
+    NoSuchProcess,
+    UnmappedAddress,
+    ZombieProcess,
+)
+
+__all__ = ["CHUNK", "FORMATS", "read_memory", "format_x"]
+
+# One iovec per MiB: big reads are split so a fault names the first bad MiB quickly
+# and the kernel never pins a huge local buffer in one go.
+CHUNK = 1 << 20
+# Iovecs handed to one process_vm_readv call (the kernel's IOV_MAX is 1024).
+_IOVS_PER_CALL = 64
+
+_PTRACE_HINT = (
+    "run as the same user as the target (or root / CAP_SYS_PTRACE); "
+    "check /proc/sys/kernel/yama/ptrace_scope"
+)
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+def _load_process_vm_readv():
+    libc = ctypes.CDLL(None, use_errno=True)
+    fn = getattr(libc, "process_vm_readv", None)
+    if fn is None:
+        return None
+    fn.argtypes = [
+        ctypes.c_int,
+        ctypes.POINTER(_IoVec),
+        ctypes.c_ulong,
+        ctypes.POINTER(_IoVec),
+        ctypes.c_ulong,
+        ctypes.c_ulong,
+    ]
+    fn.restype = ctypes.c_ssize_t
+    return fn
+
+
+_process_vm_readv = _load_process_vm_readv()
+
+
+def _raise_for_errno(err: int, pid: int, address: int, length: int, where: int, via: str) -> None:
+    """Turn an errno from a read into the matching typed error."""
+    if err == errno.ESRCH:
+        if _is_zombie(pid):
+            raise ZombieProcess(pid)
+        raise NoSuchProcess(pid)
+    if err in (errno.EPERM, errno.EACCES):
+        raise AccessDenied(pid, "memory", _PTRACE_HINT)
+    if err in (errno.EFAULT, errno.EIO, errno.ENOMEM, errno.EINVAL):
+        exc = UnmappedAddress(pid, address, length, f"first unreadable address 0x{where:x}")
+        exc.first_unreadable = where  # type: ignore[attr-defined]
+        raise exc
+    raise OSError(err, f"{via} of process {pid}: {os.strerror(err)}")
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"Z"
+
+
+def _read_vm(pid: int, address: int, length: int) -> bytes:
+    """process_vm_readv in chunks; raises typed errors, or OSError(ENOSYS) for fallback."""
+    buf = ctypes.create_string_buffer(length)
+    base = ctypes.addressof(buf)
+    done = 0
+    while done < length:
+        todo = min(length - done, CHUNK * _IOVS_PER_CALL)
+        n_iov = (todo + CHUNK - 1) // CHUNK
+        local = (_IoVec * 1)(_IoVec(base + done, todo))
+        remote = (_IoVec * n_iov)()
+        for i in range(n_iov):
+            off = i * CHUNK
+            remote[i].iov_base = address + done + off
+            remote[i].iov_len = min(CHUNK, todo - off)
+        got = _process_vm_readv(pid, local, 1, remote, n_iov, 0)
+        if got < 0:
+            err = ctypes.get_errno()
+            if err == errno.ENOSYS:
+                raise OSError(err, "process_vm_readv not available")
+            _raise_for_errno(err, pid, address, length, address + done, "process_vm_readv")
+        if got == 0:
+            _raise_for_errno(errno.EFAULT, pid, address, length, address + done, "process_vm_readv")
+        done += got
+        if got < todo:
+            # A short transfer stops at the first page that is not mapped/readable.
+            _raise_for_errno(errno.EFAULT, pid, address, length, address + done, "process_vm_readv")
+    return buf.raw
+
+
+def _read_proc_mem(pid: int, address: int, length: int) -> bytes:
+    """Read through /proc/PID/mem with pread (same permission check, no stop)."""
+    try:
+        fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NoSuchProcess(pid) from None
+    except OSError as exc:
+        _raise_for_errno(exc.errno or errno.EIO, pid, address, length, address, "/proc/PID/mem")
+        raise  # unreachable: _raise_for_errno always raises
+    try:
+        parts: list[bytes] = []
+        done = 0
+        while done < length:
+            want = min(CHUNK, length - done)
+            try:
+                piece = os.pread(fd, want, address + done)
+            except OSError as exc:
+                _raise_for_errno(exc.errno or errno.EIO, pid, address, length, address + done, "/proc/PID/mem")
+                raise
+            if not piece:
+                # EOF: the process has no mm any more (exited) or the page is gone.
+                if not os.path.exists(f"/proc/{pid}"):
+                    raise NoSuchProcess(pid)
+                _raise_for_errno(errno.EIO, pid, address, length, address + done, "/proc/PID/mem")
+            parts.append(piece)
+            done += len(piece)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
+def read_memory(pid: int, address: int, length: int) -> bytes:
+    """Copy ``length`` bytes at ``address`` out of process ``pid`` without stopping it.
+
+    Uses process_vm_readv; falls back to /proc/PID/mem when the syscall is missing
+    (ENOSYS) or refused by a seccomp filter (EPERM) while /proc/PID/mem is allowed.
+
+    Raises NoSuchProcess (pid gone), ZombieProcess, AccessDenied (another user,
+    ptrace_scope, no CAP_SYS_PTRACE), UnmappedAddress (any byte of the range is not
+    mapped or not readable; ``exc.first_unreadable`` names the first bad address).
+    """
+    if length < 0 or address < 0:
+        raise ValueError("address and length must be non-negative")
+    if address + length > 1 << 64:
+        raise UnmappedAddress(pid, address, length, "range wraps past the end of the address space")
+    if length == 0:
+        return b""
+    if _process_vm_readv is None:
+        return _read_proc_mem(pid, address, length)
+    try:
+        return _read_vm(pid, address, length)
+    except OSError:  # ENOSYS only: _read_vm raises typed errors for everything else
+        return _read_proc_mem(pid, address, length)
+    except AccessDenied:
+        # seccomp may refuse the syscall while /proc/PID/mem is still allowed.
+        try:
+            return _read_proc_mem(pid, address, length)
+        except AccessDenied:
+            pass
+        raise
+
+
+# ---------------------------------------------------------------- gdb x/ formatting
+
+# fmt -> (unit bytes, units per line), as gdb lays out x/8xb, x/4xw, x/2xg.
+FORMATS: dict[str, tuple[int, int]] = {"xb": (1, 8), "xh": (2, 8), "xw": (4, 4), "xg": (8, 2)}
+_STRING_LIMIT = 200  # gdb's default `print elements`
+_REPEAT_THRESHOLD = 10  # gdb's default `print repeats`
+_ESCAPES = {7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r", 27: "\\033"}
+
+
+def _label(addr: int, symbol: tuple[str, int] | None) -> str:
+    if symbol is None or addr < symbol[1]:
+        return f"0x{addr:x}:"
+    off = addr - symbol[1]
+    return f"0x{addr:x} <{symbol[0]}>:" if off == 0 else f"0x{addr:x} <{symbol[0]}+{off}>:"
+
+
+def _ascii(chunk: bytes) -> str:
+    return "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+
+
+def _char_repr(ch: str, quote: str) -> str:
+    """One character as gdb prints it inside quotes (octal escapes for the rest)."""
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that is not valid UTF-8 (surrogateescape)
+        return f"\\{code - 0xDC00:03o}"
+    if code < 128:
+        if ch == quote or ch == "\\":
+            return "\\" + ch
+        if code in _ESCAPES:
+            return _ESCAPES[code]
+        if 32 <= code < 127:
+            return ch
+        return f"\\{code:03o}"
+    if ch.isprintable():
+        return ch
+    return "".join(f"\\{b:03o}" for b in ch.encode("utf-8"))
+
+
+def _c_string(raw: bytes) -> str:
+    """gdb's rendering of a C string: "ab", 'A' <repeats 24 times>, "cd"."""
+    if not raw:
+        return '""'
+    chars = raw.decode("utf-8", "surrogateescape")
+    segments: list[str] = []
+    pending: list[str] = []
+    i = 0
+    while i < len(chars):
+        j = i
+        while j < len(chars) and chars[j] == chars[i]:
+            j += 1
+        if j - i > _REPEAT_THRESHOLD:
+            if pending:
+                segments.append('"' + "".join(pending) + '"')
+                pending = []
+            segments.append(f"'{_char_repr(chars[i], chr(39))}' <repeats {j - i} times>")
+        else:
+            pending.extend(_char_repr(ch, '"') for ch in chars[i:j])
+        i = j
+    if pending:
+        segments.append('"' + "".join(pending) + '"')
+    return ", ".join(segments)
+
+
+def _format_strings(data: bytes, address: int, symbol: tuple[str, int] | None) -> list[str]:
+    lines: list[str] = []
+    pos = 0
+    while pos < len(data):
+        nul = data.find(b"\0", pos, pos + _STRING_LIMIT)
+        if nul >= 0:
+            text, nxt, more = data[pos:nul], nul + 1, ""
+        else:
+            end = min(pos + _STRING_LIMIT, len(data))
+            text, nxt = data[pos:end], end
+            more = "..." if end - pos == _STRING_LIMIT or end == len(data) else ""
+        lines.append(f"{_label(address + pos, symbol)}\t{_c_string(text)}{more}")
+        pos = nxt
+    return lines
+
+
+def format_x(
+    data: bytes,
+    address: int,
+    fmt: str = "xb",
+    *,
+    symbol: tuple[str, int] | None = None,
+    ascii: bool = False,
+) -> list[str]:
+    """Render ``data`` (read at ``address``) as gdb ``x/`` lines.
+
+    ``fmt``: ``xb`` (8 bytes a line), ``xh``, ``xw`` (4 x 32-bit), ``xg`` (2 x 64-bit),
+    ``s`` (C strings). ``symbol=(name, start_address)`` adds gdb's ``<name+off>`` label;
+    ``ascii=True`` appends the printable characters of each line (not in ``s``).
+    Units are little-endian like the x86-64 targets gdb reads. A trailing partial
+    unit is shown byte by byte. Raises ValueError for an unknown format.
+    """
+    if fmt == "s":
+        return _format_strings(data, address, symbol)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: use one of xb, xh, xw, xg, s")
+    unit, per_line = FORMATS[fmt]
+    whole = len(data) - len(data) % unit
+    lines: list[str] = []
+    step = unit * per_line
+    for off in range(0, whole, step):
+        chunk = data[off : min(off + step, whole)]
+        cells = [
+            f"0x{int.from_bytes(chunk[i : i + unit], 'little'):0{unit * 2}x}"
+            for i in range(0, len(chunk), unit)
+        ]
+        line = f"{_label(address + off, symbol)}\t" + "\t".join(cells)
+        lines.append(line + (f"\t|{_ascii(chunk)}|" if ascii else ""))
+    if whole < len(data):
+        rest = data[whole:]
+        line = f"{_label(address + whole, symbol)}\t" + "\t".join(f"0x{b:02x}" for b in rest)
+        lines.append(line + (f"\t|{_ascii(rest)}|" if ascii else ""))
+    return lines

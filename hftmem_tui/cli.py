@@ -7,6 +7,7 @@ exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -82,6 +83,78 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from .sources.snapshot import take_snapshot
+
+    snap = take_snapshot(args.pid, perf_ms=None if args.no_perf else 200)
+    if args.json:
+        json.dump(snap.to_json(), sys.stdout, separators=(",", ":"))
+        sys.stdout.write("\n")
+        return 0
+    st, roll = snap.status, snap.rollup
+    print(f"pid {snap.pid} {st.name}  state {st.state}  threads {st.threads}  TracerPid {st.tracer_pid}  "
+          f"cpu {snap.process.cpu_percent:.0f}%  policy {snap.sched.policy}")
+    print(f"VmRSS {st.vm_rss_kb} kB  VmHWM {st.vm_hwm_kb} kB  VmSwap {st.vm_swap_kb} kB  "
+          f"Pss {roll.pss_kb} kB  faults minor {snap.stat.minflt} major {snap.stat.majflt}")
+    if snap.perf is not None:
+        counted = "  ".join(f"{k} {v:.0f}" for k, v in snap.perf.values.items() if v is not None)
+        print(f"perf ({snap.perf.timestamp_s:.1f} s): {counted}")
+        if snap.perf.unsupported:
+            print(f"perf not supported here: {', '.join(sorted(snap.perf.unsupported))}")
+    if snap.engine is not None:
+        e = snap.engine
+        print(f"engine ticks {e.ticks}  pool {e.pool_live}/{e.pool_capacity} (hw {e.pool_high_water})  "
+              f"arena {e.arena_used}/{e.arena_capacity}  ring {e.ring_depth}/{e.ring_capacity}  "
+              f"max gap {e.last_max_gap_ns} ns  p99.9 {e.last_p999_gap_ns} ns  "
+              f"scenarios {','.join(e.active_scenarios) or '-'}")
+    for note in snap.notes:
+        print(note)
+    print(f"{'Address':<16} {'Kbytes':>9} {'RSS':>9} {'Dirty':>9} {'Swap':>7} {'Mode':<5}  Mapping")
+    for m in snap.mappings:
+        print(f"{m.start:016x} {m.size_kb:>9} {m.rss_kb:>9} {m.dirty_kb:>9} {m.swap_kb:>7} {m.mode:<5}  {m.name}")
+    print(f"{'total kB':<16} {sum(m.size_kb for m in snap.mappings):>9} {sum(m.rss_kb for m in snap.mappings):>9} "
+          f"{sum(m.dirty_kb for m in snap.mappings):>9}")
+    return 0
+
+
+def _address(text: str) -> int | None:
+    """0x-prefixed hex or plain decimal: an address; anything else is a symbol expression."""
+    try:
+        return int(text, 16) if text.lower().startswith("0x") else int(text, 10)
+    except ValueError:
+        return None
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    from .sources import procfs
+    from .sources.memory import format_x, read_memory
+    from .sources.symbols import SymbolTable, check_symbol_expr
+
+    procfs.check_target(args.pid)
+    address = _address(args.what)
+    label = None
+    length = args.len
+    if address is None:
+        check_symbol_expr(args.what)  # refuse anything but a plain symbol path before gdb sees it
+        with SymbolTable.for_pid(args.pid) as table:
+            resolved = table.resolve_expr(args.what)
+            address = table.runtime_address(resolved, args.pid)
+            label = (resolved.symbol.name, address - resolved.offset)
+            length = length or resolved.size
+    length = length or 64
+    data = read_memory(args.pid, address, length)
+    for line in format_x(data, address, args.format, symbol=label):
+        print(line)
+    return 0
+
+
+def _length(text: str) -> int:
+    n = _address(text)
+    if n is None or not 0 < n <= 256 * 1024 * 1024:
+        raise argparse.ArgumentTypeError(f"length must be 1..268435456 bytes, got '{text}'")
+    return n
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -107,6 +180,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--control", default=None, metavar="NAME", help="socket name if the engine was started with --control")
     s.set_defaults(func=cmd_scenario)
 
+    sn = sub.add_parser("snapshot", help="one sample of every source, headless and zero-stop")
+    sn.add_argument("pid", type=_pid)
+    sn.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    sn.add_argument("--no-perf", action="store_true", help="skip the 200 ms perf stat sample")
+    sn.set_defaults(func=cmd_snapshot)
+
+    d = sub.add_parser("dump", help="memory as gdb x/ lines, read without stopping the target")
+    d.add_argument("pid", type=_pid)
+    d.add_argument("what", metavar="ADDR|SYMBOL[.field]")
+    d.add_argument("--len", type=_length, default=None, metavar="N",
+                   help="bytes to read (default: the symbol's size, or 64 for an address)")
+    d.add_argument("--format", choices=("xb", "xh", "xw", "xg", "s"), default="xb")
+    d.set_defaults(func=cmd_dump)
     return p
 
 
@@ -120,14 +206,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-    except OSError as e:
-        # e.g. the engine binary exists but cannot be executed.
-        sys.stderr.write(f"hftmem: {e.strerror or e}{f': {e.filename}' if e.filename else ''}\n")
-        return EXIT_ERROR
     except BrokenPipeError:
         # `hftmem dump ... | head`: the reader went away; not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:
+        # e.g. the engine binary exists but cannot be executed.
+        sys.stderr.write(f"hftmem: {e.strerror or e}{f': {e.filename}' if e.filename else ''}\n")
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

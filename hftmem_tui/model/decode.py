@@ -10,6 +10,7 @@ import re
 import struct
 from dataclasses import dataclass, fields
 
+from hftmem_tui.sources.engine import SCENARIOS
 from hftmem_tui.sources.errors import NotAnEngine
 from hftmem_tui.sources.symbols import Field, Layout
 
@@ -25,17 +26,7 @@ __all__ = [
     "is_signed_type",
 ]
 
-# Bit i of EngineStats.scenarios is SCENARIOS[i] (same order as the engine's kScenarios).
-SCENARIOS: tuple[str, ...] = (
-    "leak",
-    "use-after-free",
-    "overflow",
-    "double-free",
-    "hot-alloc",
-    "fragmentation",
-    "false-sharing",
-    "pool-exhaustion",
-)
+# Bit i of EngineStats.scenarios is SCENARIOS[i]: one list, owned by the engine client.
 ENGINE_MAGIC = b"HFTMEM01"
 ENGINE_STATS_SYMBOL = "hftmem_engine_stats"
 SUPPORTED_STATS_VERSIONS = (1,)

@@ -181,8 +181,10 @@ def start_engine(scenarios: list[str] | tuple[str, ...] = (), *, spin: bool = Fa
                 err = proc.stderr.read().decode(errors="replace").strip().splitlines() if proc.stderr else []
                 raise EngineError(err[-1] if err else f"the engine exited with status {proc.returncode} during start-up")
             try:
-                EngineControl(proc.pid, name=name, timeout=0.5).status()
-                return proc
+                # Another engine may already own this name: ready means *our* engine answers.
+                if EngineControl(proc.pid, name=name, timeout=0.5).status().pid == proc.pid:
+                    return proc
+                raise EngineError("another engine answers on this control socket")
             except (NotAnEngine, EngineError):
                 if time.monotonic() > deadline:
                     proc.kill()

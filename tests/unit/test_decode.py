@@ -215,8 +215,3 @@ class TestEngineStats:
         with pytest.raises(SourceError) as info:
             decode_engine_stats(lay, bytes(lay.size))
         assert "\n" not in str(info.value)
-
-    def test_scenarios_match_the_engine_module(self):
-        from hftmem_tui.sources import engine
-
-        assert SCENARIOS == engine.SCENARIOS

@@ -1,0 +1,117 @@
+"""One sample of every source, zero-stop: what `hftmem snapshot` prints and `record` will append.
+
+Nothing here traces or stops the target: /proc reads, psutil, a short `perf stat`, and
+process_vm_readv of the engine's stats block (symbols come from gdb on the executable file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+from hftmem_tui.model.decode import EngineStats, decode_engine_stats
+from hftmem_tui.sources import procfs
+from hftmem_tui.sources.errors import NoDebugInfo, NotAnEngine, SourceError, SymbolNotFound
+from hftmem_tui.sources.memory import read_memory
+from hftmem_tui.sources.perf import PerfSample, PerfStream
+from hftmem_tui.sources.process import ProcessInfo, ProcessProbe
+from hftmem_tui.sources.symbols import SymbolTable
+
+ENGINE_STATS_SYMBOL = "hftmem_engine_stats"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Every source at one moment. Optional parts are None with the reason in ``notes``."""
+
+    pid: int
+    time: float
+    status: procfs.Status
+    stat: procfs.Stat
+    sched: procfs.SchedInfo
+    process: ProcessInfo
+    rollup: procfs.Rollup
+    mappings: tuple[procfs.Mapping, ...]
+    numa: tuple[procfs.NumaNode, ...] | None
+    perf: PerfSample | None
+    engine: EngineStats | None
+    notes: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        """Plain JSON-ready dict; mappings also carry the pmap -x derived columns."""
+        d = dataclasses.asdict(self)
+        d["mappings"] = [
+            {**dataclasses.asdict(m), "mode": m.mode, "name": m.name, "kind": m.kind, "dirty_kb": m.dirty_kb}
+            for m in self.mappings
+        ]
+        if self.perf is not None:
+            d["perf"]["unsupported"] = sorted(self.perf.unsupported)
+            d["perf"]["not_counted"] = sorted(self.perf.not_counted)
+        if self.engine is not None:
+            d["engine"]["magic"] = self.engine.magic.decode("ascii", "replace")
+            d["engine"]["active_scenarios"] = list(self.engine.active_scenarios)
+        d["sched"] = {k: (sorted(v) if isinstance(v, (set, frozenset)) else v) for k, v in d["sched"].items()}
+        return d
+
+
+def read_engine_stats(pid: int, table: SymbolTable | None = None) -> EngineStats:
+    """Decode the demo engine's stats block from the live process, by field name.
+
+    Raises NotAnEngine when the executable has no such block, NoDebugInfo, NoSuchProcess,
+    UnmappedAddress.
+    """
+    own = table is None
+    table = table or SymbolTable.for_pid(pid)
+    try:
+        try:
+            sym = table.resolve(ENGINE_STATS_SYMBOL)
+        except SymbolNotFound:
+            raise NotAnEngine(f"process {pid} is not a hftmem demo engine (no {ENGINE_STATS_SYMBOL})") from None
+        layout = table.layout(ENGINE_STATS_SYMBOL)
+        data = read_memory(pid, table.runtime_address(sym, pid), layout.size)
+        return decode_engine_stats(layout, data)
+    finally:
+        if own:
+            table.close()
+
+
+def _perf_sample(pid: int, interval_ms: int) -> PerfSample | None:
+    with PerfStream(pid, interval_ms=interval_ms) as stream:
+        for sample in stream.samples():
+            return sample
+    return None
+
+
+def take_snapshot(pid: int, *, perf_ms: int | None = 200, engine: bool = True) -> Snapshot:
+    """Sample every source once. The target must exist (typed errors otherwise); perf and the
+    engine block are optional and explain their absence in ``notes``."""
+    status = procfs.check_target(pid)
+    probe = ProcessProbe(pid)
+    notes: list[str] = []
+    perf = None
+    if perf_ms:
+        try:
+            perf = _perf_sample(pid, perf_ms)  # also spaces the two cpu_percent calls by one interval
+        except SourceError as e:  # perf missing, refused or silent: the rest of the sample stands
+            notes.append(f"perf: {e}")
+    stats = None
+    if engine:
+        try:
+            stats = read_engine_stats(pid)
+        except (NotAnEngine, NoDebugInfo) as e:
+            notes.append(f"engine: {e}")
+    return Snapshot(
+        pid=pid,
+        time=time.time(),
+        status=status,
+        stat=procfs.read_stat(pid),
+        sched=procfs.read_sched(pid),
+        process=probe.sample(),
+        rollup=procfs.read_smaps_rollup(pid),
+        mappings=procfs.read_smaps(pid),
+        numa=procfs.read_numa_maps(pid),
+        perf=perf,
+        engine=stats,
+        notes=tuple(notes),
+    )

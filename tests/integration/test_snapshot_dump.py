@@ -1,0 +1,82 @@
+"""`hftmem snapshot` and `hftmem dump` against the real engine, judged by /proc and independent reads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+from tests.conftest import proc_status, run_cli, vm_rss_kib
+
+
+def _snapshot(pid):
+    r = run_cli("snapshot", str(pid), "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_snapshot_json_matches_proc(engine):
+    pid = engine()
+    time.sleep(1.2)
+    a = _snapshot(pid)
+    rss = vm_rss_kib(pid)
+    assert abs(a["status"]["vm_rss_kb"] - rss) <= 0.05 * rss
+    maps_lines = open(f"/proc/{pid}/maps").read().splitlines()
+    assert len(a["mappings"]) == len(maps_lines)
+    assert a["engine"]["magic"] == "HFTMEM01"
+    assert a["status"]["tracer_pid"] == 0
+    b = _snapshot(pid)
+    assert b["engine"]["ticks"] > a["engine"]["ticks"]
+
+
+def test_dump_of_stats_block_shows_magic(engine):
+    pid = engine()
+    r = run_cli("dump", str(pid), "hftmem_engine_stats", "--len", "8")
+    assert r.returncode == 0, r.stderr
+    line = r.stdout.strip().splitlines()[0]
+    assert "<hftmem_engine_stats>" in line
+    assert [int(x, 16) for x in line.split(":", 1)[1].split()] == list(b"HFTMEM01")
+
+
+def test_dump_of_a_constant_region_equals_proc_mem(engine):
+    pid = engine()
+    r = run_cli("dump", str(pid), "hftmem_engine_stats", "--len", "16", "--format", "xb")
+    got = bytes(int(x, 16) for line in r.stdout.splitlines() for x in line.split(":", 1)[1].split())
+    addr = int(r.stdout.split()[0], 16)
+    with open(f"/proc/{pid}/mem", "rb") as f:
+        f.seek(addr)
+        assert f.read(16) == got
+
+
+def test_bad_targets_give_one_line(engine):
+    pid = engine()
+    for args, expect in [
+        (("dump", str(pid), "0x10"), "0x10"),
+        (("dump", str(pid), "no_such_symbol"), "no symbol 'no_such_symbol'"),
+        (("dump", str(pid), "hftmem_last_order.price=1"), "not allowed"),
+        (("snapshot", "999999999"), "no process with pid 999999999"),
+        (("dump", "2", "0x1000"), "kernel thread"),
+    ]:
+        r = run_cli(*args)
+        assert r.returncode == 1, (args, r.stdout)
+        assert "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and expect in r.stderr, (args, r.stderr)
+    assert proc_status(pid)["TracerPid"] == "0"
+
+
+def test_twenty_snapshots_and_dumps_never_trace_or_stall_the_engine(engine):
+    pid = engine()
+    time.sleep(1.2)
+    seen_states = set()
+    for _ in range(20):
+        assert run_cli("dump", str(pid), "hftmem_engine_stats", "--len", "64").returncode == 0
+        assert run_cli("snapshot", str(pid), "--json", "--no-perf").returncode == 0
+        st = proc_status(pid)
+        assert st["TracerPid"] == "0"
+        seen_states.add(st["State"][0])
+    assert not seen_states & {"t", "T"}
+    # The engine's own worst loop gap over the run: one gdb attach stalls it 150-265 ms here;
+    # VM preemption alone reaches tens of ms, so the bound sits between the two.
+    hist = _snapshot(pid)["engine"]["max_gap_hist"]
+    worst_ms = max(hist) / 1e6
+    assert worst_ms < 100, f"engine saw a {worst_ms:.1f} ms gap while being observed"

@@ -648,15 +648,7 @@ class SymbolTable:
         base, steps = check_symbol_expr(name)
         if steps:
             raise InvalidExpression(f"{name!r} is an expression, not a symbol name: use resolve_expr")
-        with self._lock:
-            hit = self._cache["symbols"].get(base)
-            if hit is None:
-                hit = self._lookup_symbol(base)
-                self._cache["symbols"][base] = hit
-                self._save_disk()
-        if "error" in hit:
-            kind, msg = hit["error"]
-            raise (NoDebugInfo if kind == "NoDebugInfo" else SymbolNotFound)(msg)
+        hit = self._cached("symbols", base, self._lookup_symbol)
         return Symbol(hit["name"], hit["address"], hit["size"], hit["type_name"])
 
     def _lookup_symbol(self, name: str) -> dict:
@@ -706,16 +698,20 @@ class SymbolTable:
         """layout() without the user-input guard, for type names gdb itself gave us."""
         if any(c in key for c in "();$=\n\"'"):
             raise InvalidExpression(f"refused type name {key!r}")
+        return Layout.from_json(self._cached("layouts", key, self._lookup_layout))
+
+    def _cached(self, table: str, key: str, lookup) -> dict:
+        """Memory/disk cache in front of a gdb lookup; cached errors are raised again, typed."""
         with self._lock:
-            hit = self._cache["layouts"].get(key)
+            hit = self._cache[table].get(key)
             if hit is None:
-                hit = self._lookup_layout(key)
-                self._cache["layouts"][key] = hit
+                hit = lookup(key)
+                self._cache[table][key] = hit
                 self._save_disk()
         if "error" in hit:
             kind, msg = hit["error"]
             raise (NoDebugInfo if kind == "NoDebugInfo" else SymbolNotFound)(msg)
-        return Layout.from_json(hit)
+        return hit
 
     def _lookup_layout(self, key: str) -> dict:
         gdb = self._session()

@@ -7,6 +7,7 @@ exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -107,6 +108,9 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
               f"arena {e.arena_used}/{e.arena_capacity}  ring {e.ring_depth}/{e.ring_capacity}  "
               f"max gap {e.last_max_gap_ns} ns  p99.9 {e.last_p999_gap_ns} ns  "
               f"scenarios {','.join(e.active_scenarios) or '-'}")
+    for a in snap.allocators:
+        shown = "  ".join(f"{k} {v}" for k, v in dataclasses.asdict(a).items() if k != "symbol")
+        print(f"  {a.symbol}: {shown}")
     for note in snap.notes:
         print(note)
     print(f"{'Address':<16} {'Kbytes':>9} {'RSS':>9} {'Dirty':>9} {'Swap':>7} {'Mode':<5}  Mapping")

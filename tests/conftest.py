@@ -27,10 +27,11 @@ def engine_binary() -> Path:
     return path
 
 
-def run_cli(*args: str, timeout: float = 60.0, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, timeout: float = 60.0, env: dict | None = None, nice: int = 0) -> subprocess.CompletedProcess:
     """Run the real `hftmem` command (as `python -m hftmem_tui.cli`) and capture its output."""
     return subprocess.run([sys.executable, "-m", "hftmem_tui.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env, cwd=ROOT)
+                          text=True, timeout=timeout, env=env, cwd=ROOT,
+                          preexec_fn=(lambda: os.nice(nice)) if nice else None)
 
 
 def proc_status(pid: int) -> dict[str, str]:

@@ -10,6 +10,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
+from hftmem_tui.model.allocators import ArenaView, PoolView, RingView, counter_span, decode_view
 from hftmem_tui.model.decode import EngineStats, decode_engine_stats
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.errors import NoDebugInfo, NotAnEngine, SourceError, SymbolNotFound
@@ -36,6 +37,7 @@ class Snapshot:
     numa: tuple[procfs.NumaNode, ...] | None
     perf: PerfSample | None
     engine: EngineStats | None
+    allocators: tuple[PoolView | ArenaView | RingView, ...]
     notes: tuple[str, ...]
 
     def to_json(self) -> dict:
@@ -76,6 +78,20 @@ def read_engine_stats(pid: int, table: SymbolTable | None = None) -> EngineStats
             table.close()
 
 
+# The demo engine's allocator globals and what they are.
+DEMO_ALLOCATORS = (("hftmem_order_pool", "pool"), ("hftmem_scratch_arena", "arena"),
+                   ("hftmem_md_ring", "ring"), ("hftmem_md_ring_packed", "ring"))
+
+
+def read_allocator(pid: int, table: SymbolTable, symbol: str, kind: str) -> PoolView | ArenaView | RingView:
+    """Read only the counters of one allocator global (a few hundred bytes) and decode them by name."""
+    sym = table.resolve(symbol)
+    layout = table.layout(symbol)
+    start, length = counter_span(layout, kind)
+    data = read_memory(pid, table.runtime_address(sym, pid) + start, length)
+    return decode_view(kind, symbol, layout, data, start)
+
+
 def _perf_sample(pid: int, interval_ms: int) -> PerfSample | None:
     with PerfStream(pid, interval_ms=interval_ms) as stream:
         for sample in stream.samples():
@@ -96,10 +112,13 @@ def take_snapshot(pid: int, *, perf_ms: int | None = 200, engine: bool = True) -
         except SourceError as e:  # perf missing, refused or silent: the rest of the sample stands
             notes.append(f"perf: {e}")
     stats = None
+    allocators: list = []
     if engine:
         try:
-            stats = read_engine_stats(pid)
-        except (NotAnEngine, NoDebugInfo) as e:
+            with SymbolTable.for_pid(pid) as table:
+                stats = read_engine_stats(pid, table)
+                allocators = [read_allocator(pid, table, sym, kind) for sym, kind in DEMO_ALLOCATORS]
+        except (NotAnEngine, NoDebugInfo, SymbolNotFound) as e:
             notes.append(f"engine: {e}")
     return Snapshot(
         pid=pid,
@@ -113,5 +132,6 @@ def take_snapshot(pid: int, *, perf_ms: int | None = 200, engine: bool = True) -
         numa=procfs.read_numa_maps(pid),
         perf=perf,
         engine=stats,
+        allocators=tuple(allocators),
         notes=tuple(notes),
     )

@@ -200,7 +200,8 @@ def check_symbol_expr(text: str) -> tuple[str, tuple[tuple[str, str | int], ...]
 
 _MEMBER_RE = re.compile(r"^/\*\s*(\d+)(?::\s*(\d+))?\s*\|\s*(\d+)\s*\*/\s?(.*)$")
 _UNION_MEMBER_RE = re.compile(r"^/\*\s+(\d+)\s*\*/\s?(.*)$")
-_HEADER_RE = re.compile(r"^/\*\s*offset\s*\|\s*size\s*\*/\s*type\s*=\s*(.*)$")
+# gdb omits the offset/size banner for some classes (templates that open with an access label).
+_HEADER_RE = re.compile(r"^(?:/\*\s*offset\s*\|\s*size\s*\*/\s*)?type\s*=\s*(.*\{)\s*$")
 _TOTAL_RE = re.compile(r"/\*\s*total size \(bytes\):\s*(\d+)\s*\*/")
 _CLOSE_RE = re.compile(r"^\}\s*(.*?);?\s*$")
 _DIMS_RE = re.compile(r"((?:\[\d+\])+)\s*$")

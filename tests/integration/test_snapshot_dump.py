@@ -27,6 +27,18 @@ def test_snapshot_json_matches_proc(engine):
     assert a["status"]["tracer_pid"] == 0
     b = _snapshot(pid)
     assert b["engine"]["ticks"] > a["engine"]["ticks"]
+    pools = {v["symbol"]: v for v in b["allocators"]}
+    assert pools["hftmem_order_pool"]["capacity"] == b["engine"]["pool_capacity"] == 4096
+    assert pools["hftmem_scratch_arena"]["capacity"] == b["engine"]["arena_capacity"]
+    assert pools["hftmem_md_ring"]["capacity"] == 4096
+
+
+def test_pool_exhaustion_seen_in_the_pool_global_itself(engine):
+    pid = engine("--scenario", "pool-exhaustion")
+    time.sleep(1.0)
+    pool = {v["symbol"]: v for v in _snapshot(pid)["allocators"]}["hftmem_order_pool"]
+    assert pool["live"] == pool["capacity"] == 4096
+    assert pool["rejects"] > 0
 
 
 def test_dump_of_stats_block_shows_magic(engine):
@@ -68,15 +80,17 @@ def test_twenty_snapshots_and_dumps_never_trace_or_stall_the_engine(engine):
     pid = engine()
     time.sleep(1.2)
     seen_states = set()
+    # Niced, as on a box where the engine owns its cores: on 2 shared vCPUs plain CPU sharing
+    # would otherwise dominate, and this test is about stopping/tracing, not about CPU share.
     for _ in range(20):
-        assert run_cli("dump", str(pid), "hftmem_engine_stats", "--len", "64").returncode == 0
-        assert run_cli("snapshot", str(pid), "--json", "--no-perf").returncode == 0
+        assert run_cli("dump", str(pid), "hftmem_engine_stats", "--len", "64", nice=19).returncode == 0
+        assert run_cli("snapshot", str(pid), "--json", "--no-perf", nice=19).returncode == 0
         st = proc_status(pid)
         assert st["TracerPid"] == "0"
         seen_states.add(st["State"][0])
     assert not seen_states & {"t", "T"}
     # The engine's own worst loop gap over the run: one gdb attach stalls it 150-265 ms here;
     # VM preemption alone reaches tens of ms, so the bound sits between the two.
-    hist = _snapshot(pid)["engine"]["max_gap_hist"]
+    hist = _snapshot(pid)["engine"]["max_gap_hist"]  # the last 64 one-second windows
     worst_ms = max(hist) / 1e6
     assert worst_ms < 100, f"engine saw a {worst_ms:.1f} ms gap while being observed"

@@ -20,7 +20,8 @@ import pyperf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hftmem_tui.sources import procfs  # noqa: E402
+from hftmem_tui.sources import procfs
+from hftmem_tui.sources.snapshot import take_snapshot  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "proc" / "smaps_many.gz"
 HELPER = ROOT / "tests" / "fixtures" / "many_mappings.py"
@@ -53,6 +54,11 @@ def bench_pmap(loops: int, pid: int) -> float:
     return pyperf.perf_counter() - t0
 
 
+def _full_sample(pid: int):
+    # Everything `hftmem snapshot --no-perf` reads: status, stat, sched, psutil, rollup, every mapping.
+    return take_snapshot(pid, perf_ms=None, engine=False)
+
+
 def main() -> None:
     runner = pyperf.Runner()
     runner.parse_args()
@@ -64,6 +70,7 @@ def main() -> None:
     runner.bench_func("read+parse smaps (live, 5,000 mappings)", procfs.read_smaps, pid)
     runner.bench_func("read smaps_rollup (live, 5,000 mappings)", procfs.read_smaps_rollup, pid)
     runner.bench_func("read /proc/PID/status (live)", procfs.read_status, pid)
+    runner.bench_func("full snapshot, no perf (live, 5,000 mappings)", _full_sample, pid)
     runner.bench_time_func("pmap -x PID (subprocess, live, 5,000 mappings)", bench_pmap, pid)
 
 

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .paths import cache_root
 from .errors import EngineError, NoSuchProcess, NotAnEngine, ToolFailed, ToolMissing
 
 ENGINE_BINARY = "hftmem-engine"
@@ -80,11 +81,6 @@ def _sources_digest(src: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hftmem"
-
-
 def build_engine(src: Path | None = None, *, sanitize: bool = False, tests: bool = False,
                  build_dir: Path | None = None, timeout: float = 600.0) -> Path:
     """Build the engine from ``src`` with CMake (incremental, locked against parallel builds).
@@ -100,7 +96,7 @@ def build_engine(src: Path | None = None, *, sanitize: bool = False, tests: bool
             raise ToolMissing(tool, hint="apt-get install cmake g++")
     if build_dir is None:
         flavour = ("asan-" if sanitize else "") + ("tests-" if tests else "")
-        build_dir = cache_dir() / f"engine-{flavour}{_sources_digest(src)}"
+        build_dir = cache_root() / f"engine-{flavour}{_sources_digest(src)}"
     build_dir.mkdir(parents=True, exist_ok=True)
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -18,6 +18,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hftmem_tui.sources.paths import cache_root
 from hftmem_tui.sources.errors import (
     AccessDenied,
     NoDebugInfo,
@@ -539,8 +540,7 @@ _NO_TABLE = "No symbol table is loaded"
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "hftmem" / "symbols"
+    return cache_root() / "symbols"
 
 
 class SymbolTable:

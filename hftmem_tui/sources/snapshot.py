@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from hftmem_tui.model.allocators import ArenaView, PoolView, RingView, counter_span, decode_view
 from hftmem_tui.model.decode import EngineStats, decode_engine_stats
 from hftmem_tui.sources import procfs
-from hftmem_tui.sources.errors import NoDebugInfo, NotAnEngine, SourceError, SymbolNotFound
+from hftmem_tui.sources.errors import NotAnEngine, SourceError, SymbolNotFound
 from hftmem_tui.sources.memory import read_memory
 from hftmem_tui.sources.perf import PerfSample, PerfStream
 from hftmem_tui.sources.process import ProcessInfo, ProcessProbe
@@ -118,7 +118,7 @@ def take_snapshot(pid: int, *, perf_ms: int | None = 200, engine: bool = True) -
             with SymbolTable.for_pid(pid) as table:
                 stats = read_engine_stats(pid, table)
                 allocators = [read_allocator(pid, table, sym, kind) for sym, kind in DEMO_ALLOCATORS]
-        except (NotAnEngine, NoDebugInfo, SymbolNotFound) as e:
+        except SourceError as e:  # not an engine, no debug info, gdb missing: the rest still stands
             notes.append(f"engine: {e}")
     return Snapshot(
         pid=pid,

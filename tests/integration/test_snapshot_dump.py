@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
@@ -94,3 +95,19 @@ def test_twenty_snapshots_and_dumps_never_trace_or_stall_the_engine(engine):
     hist = _snapshot(pid)["engine"]["max_gap_hist"]  # the last 64 one-second windows
     worst_ms = max(hist) / 1e6
     assert worst_ms < 100, f"engine saw a {worst_ms:.1f} ms gap while being observed"
+
+
+def test_without_perf_and_gdb_snapshot_still_works_and_dump_says_why(engine, tmp_path):
+    pid = engine()
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    # No perf, no gdb on PATH, and a cold symbol cache (a warm one would not need gdb at all).
+    env = dict(os.environ, PATH=str(bare), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    r = run_cli("snapshot", str(pid), "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    notes = " ".join(json.loads(r.stdout)["notes"])
+    assert "perf is not installed" in notes and "gdb is not installed" in notes
+    assert json.loads(r.stdout)["status"]["vm_rss_kb"] > 0
+    r = run_cli("dump", str(pid), "hftmem_engine_stats", env=env)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert "gdb is not installed" in r.stderr

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from hftmem_tui.sources.errors import ToolFailed, ToolMissing
 
-__all__ = ["GdbCommandError", "MiResult", "FileGdbSession"]
+__all__ = ["GdbCommandError", "MiResult", "FileGdbSession", "wait_for_token"]
 
 DEFAULT_TIMEOUT = 10.0
 _READ_SLICE = 0.05  # one select() slice while waiting for our token
@@ -61,6 +61,39 @@ class MiResult:
 
 def _mi_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def wait_for_token(ctl, token: int, command: str, deadline: float, timeout: float, on_record=None) -> MiResult:
+    """Read gdb's output in short slices until the result record carrying ``token`` arrives.
+
+    Shared by every MI session. Records that are not ours (late answers, async ``*stopped``
+    notices, ...) are passed to ``on_record`` if given, else dropped. Raises GdbCommandError
+    on ``^error``, ToolFailed on timeout or if gdb exited.
+    """
+    proc = ctl.gdb_process
+    console: list[str] = []
+    log: list[str] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ToolFailed(f"gdb did not answer {command!r} within {timeout:g} s")
+        records = ctl.get_gdb_response(timeout_sec=min(_READ_SLICE, remaining), raise_error_on_timeout=False)
+        for rec in records:
+            kind = rec.get("type")
+            if kind == "result" and rec.get("token") == token:
+                if rec.get("message") == "error":
+                    payload = rec.get("payload") or {}
+                    raise GdbCommandError(command, str(payload.get("msg", "unknown error")).strip())
+                return MiResult(rec.get("message") or "", rec.get("payload"), "".join(console), "".join(log))
+            if kind == "console" and isinstance(rec.get("payload"), str):
+                console.append(rec["payload"])
+            elif kind == "log" and isinstance(rec.get("payload"), str):
+                log.append(rec["payload"])
+            elif on_record is not None:
+                on_record(rec)
+            # anything else: late answers of older requests, async notices -> dropped
+        if not records and (proc is None or proc.poll() is not None):
+            raise ToolFailed(f"gdb exited (status {proc.returncode if proc else '?'}) while running {command!r}")
 
 
 class FileGdbSession:
@@ -132,29 +165,7 @@ class FileGdbSession:
                 self._ctl.write(f"{token}{command}", read_response=False, timeout_sec=1.0)
             except OSError as exc:
                 raise ToolFailed(f"cannot talk to gdb: {exc}") from None
-            console: list[str] = []
-            log: list[str] = []
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ToolFailed(f"gdb did not answer {command!r} within {self.timeout if timeout is None else timeout:g} s")
-                records = self._ctl.get_gdb_response(
-                    timeout_sec=min(_READ_SLICE, remaining), raise_error_on_timeout=False
-                )
-                for rec in records:
-                    kind = rec.get("type")
-                    if kind == "result" and rec.get("token") == token:
-                        if rec.get("message") == "error":
-                            payload = rec.get("payload") or {}
-                            raise GdbCommandError(command, str(payload.get("msg", "unknown error")).strip())
-                        return MiResult(rec.get("message") or "", rec.get("payload"), "".join(console), "".join(log))
-                    if kind == "console" and isinstance(rec.get("payload"), str):
-                        console.append(rec["payload"])
-                    elif kind == "log" and isinstance(rec.get("payload"), str):
-                        log.append(rec["payload"])
-                    # anything else: late answers of older requests, async notices -> dropped
-                if not records and proc.poll() is not None:
-                    raise ToolFailed(f"gdb exited (status {proc.returncode}) while running {command!r}")
+            return wait_for_token(self._ctl, token, command, deadline, self.timeout if timeout is None else timeout)
 
     def console(self, cli_command: str, timeout: float | None = None) -> str:
         """Run a CLI command (e.g. ``ptype/o X``) and return what it printed."""

@@ -159,6 +159,83 @@ def _length(text: str) -> int:
     return n
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: '{text}'") from None
+    if not 0.05 <= v <= 86400:
+        raise argparse.ArgumentTypeError(f"seconds must be 0.05..86400, got '{text}'")
+    return v
+
+
+def _count(text: str) -> int:
+    try:
+        v = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a count: '{text}'") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got '{text}'")
+    return v
+
+
+_SIZE_SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def _bytes(text: str) -> int:
+    """1048576, 64K, 100M, 2G (binary units)."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = t[-1:] if t[-1:] in ("K", "M", "G") else ""
+    try:
+        v = int(float(t[: len(t) - len(unit)]) * _SIZE_SUFFIX[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: '{text}' (e.g. 1048576, 64K, 100M, 2G)") from None
+    if v < 4096:
+        raise argparse.ArgumentTypeError(f"size must be at least 4096 bytes, got '{text}'")
+    return v
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from .recorder import RecordOptions, record
+
+    if args.rotate and args.max_bytes is None:
+        sys.stderr.write("hftmem: --rotate needs --max-bytes (the size at which a file rotates)\n")
+        return EXIT_USAGE
+    opts = RecordOptions(interval_s=args.interval, duration_s=args.duration, max_bytes=args.max_bytes,
+                         rotate=args.rotate, smaps_every=max(1, args.smaps_every), perf=not args.no_perf,
+                         engine=not args.no_engine)
+    record(args.pid, args.out, opts)
+    return 0
+
+
+def _listen(text: str) -> tuple[str, int]:
+    """HOST:PORT, [V6]:PORT, or PORT alone (loopback). All interfaces must be named (0.0.0.0, [::])."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", text
+    elif not host:
+        raise argparse.ArgumentTypeError(
+            f"'{text}': name the address to listen on (127.0.0.1:{port}, or 0.0.0.0:{port} for every interface)")
+    host = host.removeprefix("[").removesuffix("]")
+    try:
+        n = int(port, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port: '{port}' in '{text}'") from None
+    if not 0 < n < 65536:
+        raise argparse.ArgumentTypeError(f"port must be 1..65535, got {n}")
+    return host, n
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .exporter import ExportOptions, serve
+
+    host, port = args.listen
+    opts = ExportOptions(interval_s=args.interval, smaps_every=max(1, args.smaps_every),
+                         perf=not args.no_perf, engine=not args.no_engine)
+    serve(args.pid, host, port, opts)
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -197,6 +274,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bytes to read (default: the symbol's size, or 64 for an address)")
     d.add_argument("--format", choices=("xb", "xh", "xw", "xg", "s"), default="xb")
     d.set_defaults(func=cmd_dump)
+
+    r = sub.add_parser("record", help="sample a live process into a JSON Lines recording, headless and zero-stop")
+    r.add_argument("pid", type=_pid)
+    r.add_argument("--out", required=True, metavar="FILE", help="the recording (created or truncated)")
+    r.add_argument("--interval", type=_positive_seconds, default=1.0, metavar="S",
+                   help="seconds between samples (default 1)")
+    r.add_argument("--duration", type=_positive_seconds, default=None, metavar="S",
+                   help="stop after S seconds (default: until the target exits or a signal)")
+    r.add_argument("--max-bytes", type=_bytes, default=None, metavar="N",
+                   help="cap each file at N bytes (64K, 100M...): stop there, or rotate with --rotate")
+    r.add_argument("--rotate", type=_count, default=0, metavar="K",
+                   help="keep K full files FILE.1..FILE.K besides FILE (needs --max-bytes)")
+    r.add_argument("--smaps-every", type=_count, default=30, metavar="N",
+                   help="read every mapping (full smaps) every N samples, deltas in between (default 30)")
+    r.add_argument("--no-perf", action="store_true", help="do not run perf stat")
+    r.add_argument("--no-engine", action="store_true", help="do not read the demo engine's stats block")
+    r.set_defaults(func=cmd_record)
+
+    x = sub.add_parser("export", help="serve Prometheus/OpenMetrics metrics of a live process, zero-stop")
+    x.add_argument("pid", type=_pid)
+    x.add_argument("--listen", type=_listen, default=("127.0.0.1", 9464), metavar="HOST:PORT",
+                   help="address to serve /metrics on (default 127.0.0.1:9464; 0.0.0.0:PORT for every interface)")
+    x.add_argument("--interval", type=_positive_seconds, default=1.0, metavar="S",
+                   help="seconds between samples; scrapes read the latest sample (default 1)")
+    x.add_argument("--smaps-every", type=_count, default=30, metavar="N",
+                   help="per-kind mapping sizes from full smaps every N samples (default 30)")
+    x.add_argument("--no-perf", action="store_true", help="do not run perf stat")
+    x.add_argument("--no-engine", action="store_true", help="do not read the demo engine's stats block")
+    x.set_defaults(func=cmd_export)
     return p
 
 

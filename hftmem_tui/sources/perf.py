@@ -108,6 +108,16 @@ def _error_from_stderr(pid: int, text: str, rc: int | None) -> Exception:
     return ToolFailed(f"perf stat failed: {first}")
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the forked child: ask the kernel for SIGKILL when our parent thread dies."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def _perf_binary() -> str:
     path = shutil.which("perf")
     if path is None:
@@ -123,13 +133,16 @@ class PerfStream:
     """
 
     def __init__(self, pid: int, interval_ms: int = 1000, events=DEFAULT_EVENTS,
-                 stall_timeout_s: float | None = None) -> None:
+                 stall_timeout_s: float | None = None, die_with_parent: bool = False) -> None:
         if interval_ms < 10:
             raise ValueError("perf stat -I needs at least 10 ms")
         self.pid = pid
         self.interval_ms = interval_ms
         self.events = tuple(events)
         self.stall_timeout_s = stall_timeout_s or max(5.0, 5 * interval_ms / 1000)
+        # A recorder killed with SIGKILL must not leave perf counting forever: the kernel kills
+        # perf when the thread that called start() dies, so only opt in from a long-lived thread.
+        self.die_with_parent = die_with_parent
         self._proc: subprocess.Popen | None = None
         self._closed = False
         self._buf = b""
@@ -141,7 +154,8 @@ class PerfStream:
             return
         env = dict(os.environ, LC_ALL="C")  # no locale digit grouping in the CSV
         self._proc = subprocess.Popen(self.command, stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                      preexec_fn=_die_with_parent if self.die_with_parent else None)
         os.set_blocking(self._proc.stdout.fileno(), False)
 
     def __enter__(self) -> PerfStream:

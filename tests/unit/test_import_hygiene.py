@@ -15,7 +15,7 @@ HEADLESS = sorted(
     f"{pkg.__name__}.{m.name}"
     for pkg in (hftmem_tui.sources, hftmem_tui.model)
     for m in pkgutil.iter_modules(pkg.__path__)
-) + ["hftmem_tui.cli"]
+) + ["hftmem_tui.cli", "hftmem_tui.recorder", "hftmem_tui.exporter"]
 
 
 @pytest.mark.parametrize("module", HEADLESS)

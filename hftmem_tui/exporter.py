@@ -329,6 +329,8 @@ def serve(pid: int, host: str, port: int, opts: ExportOptions, *, stop: threadin
             socket.getaddrinfo(host, port)
         except OSError as e:
             raise ExportError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        registry.register(_BuildInfo())
+        registry.register(ProcessCollector(namespace="hftmem_exporter", registry=None))
         server, _thread = _bind(host, port, registry)
         info = sampler.start()  # perf starts from this (main) thread: it dies with us
         for note in sampler.notes:
@@ -337,8 +339,6 @@ def serve(pid: int, host: str, port: int, opts: ExportOptions, *, stop: threadin
         first = time.monotonic()
         state.update(sampler.sample(), time.monotonic() - first)
         registry.register(TargetCollector(state))
-        registry.register(_BuildInfo())
-        registry.register(ProcessCollector(namespace="hftmem_exporter", registry=None))
         worker = threading.Thread(target=_sample_loop, args=(sampler, state, stop, opts.interval_s, log),
                                   name="hftmem-sampler", daemon=True)
         worker.start()

@@ -6,6 +6,7 @@ grown struct still decodes. Values are little-endian (x86-64 / aarch64 targets).
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 from dataclasses import dataclass, fields
@@ -45,6 +46,7 @@ _BYTE_CHARS = {"char", "signed char", "unsigned char", "char8_t", "std::byte", "
 _ATOMIC = re.compile(r"^(?:std::)?atomic<(.*)>$")
 
 
+@functools.lru_cache(maxsize=1024)  # a stats block repeats a few type names thousands of times per read
 def _base_type(type_name: str) -> str:
     t = _QUALIFIERS.sub(" ", type_name)
     t = " ".join(t.split())

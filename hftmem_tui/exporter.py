@@ -130,7 +130,10 @@ class TargetCollector(Collector):
         L, names = self.labels, self.label_names
         yield self._g("hftmem_target_up", "1 while the target process is alive and sampled, 0 once it is gone",
                       1.0 if up else 0.0)
-        yield self._g("hftmem_exporter_samples", "samples taken of the target since the exporter started", samples)
+        fam = CounterMetricFamily("hftmem_exporter_samples", "samples taken of the target since the exporter started",
+                                  labels=self.label_names)
+        fam.add_metric(self.labels, samples)
+        yield fam
         if not up or s is None:
             return
         yield self._g("hftmem_target_start_time_seconds", "target process start time, epoch seconds",

@@ -78,6 +78,8 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
                                perf_interval_ms=sampler.perf_interval_ms if sampler._perf else None,
                                notes=sampler.notes)
 
+        for note in sampler.notes:  # perf refused, not an engine...: the recording goes on without
+            log(note)
         writer.open(header())
         encoder = SampleEncoder()
         t0 = time.monotonic()

@@ -361,7 +361,8 @@ class Recording:
         """Every sample as a full picture, shaped like ``Snapshot.to_json()``: mappings rebuilt
         from the last full read plus deltas, slow parts (rollup, mappings, threads) carried
         forward. Extra keys: ``seq``, ``fresh`` (parts read at this sample), ``kinds``,
-        ``cost_ms``, and ``*_time`` for carried parts."""
+        ``cost_ms``, ``perf_span_s`` (seconds of counting in ``perf``), and ``rollup_time`` /
+        ``mappings_time`` (when the carried part was read)."""
         h = self.header
         fields = h.get("mapping_fields") or list(MAPPING_FIELDS)
         identity = {"pid": h.get("pid"), "name": h.get("comm"), "cmdline": h.get("cmdline") or [],
@@ -402,12 +403,16 @@ class Recording:
             engine = rec.get("engine")
             if engine is not None and "max_gap_hist" not in engine and "engine_hists" in carried:
                 engine = {**engine, **carried["engine_hists"][1]}  # type: ignore[dict-item]
+            perf = rec.get("perf")
+            if perf is not None:  # PerfSample's shape; the span it covers goes beside it
+                perf = {k: perf.get(k) for k in ("timestamp_s", "values", "unsupported", "not_counted")}
             out = {
                 "pid": h.get("pid"), "time": t, "seq": rec.get("seq"), "status": rec["status"],
                 "stat": rec.get("stat"), "sched": h.get("sched"), "process": process,
                 "rollup": carried["rollup"][1] if "rollup" in carried else None,
                 "mappings": sorted(current.values(), key=lambda m: m["start"]) if current is not None else [],
-                "numa": None, "perf": rec.get("perf"), "engine": engine,
+                "numa": None, "perf": perf, "perf_span_s": rec["perf"].get("span_s") if perf else None,
+                "engine": engine,
                 "allocators": rec.get("allocators", []), "notes": rec.get("notes", []),
                 "kinds": carried["kinds"][1] if "kinds" in carried else None,
                 "cost_ms": rec.get("cost_ms", {}), "fresh": fresh,

@@ -190,3 +190,20 @@ def test_duty_cycle_by_count_and_by_cost():
     assert d.skipped == 2 and d.due(60.0)
     with pytest.raises(ValueError):
         DutyCycle(every=0)
+
+
+def test_samples_have_the_snapshot_json_shape(tmp_path):
+    """replay can treat a recorded sample like Snapshot.to_json(): same keys, same nested shapes."""
+    from hftmem_tui.sources.perf import PerfSample
+    from hftmem_tui.sources.sampler import PerfInterval
+    from hftmem_tui.sources.snapshot import Snapshot
+
+    perf = PerfInterval(2.0, 1.0, 1, {"page-faults": 12.0}, frozenset({"cycles"}), frozenset())
+    s = dataclasses.replace(_sample(1, mappings=MAPS), perf=perf)
+    got = next(Recording.open(str(_write(tmp_path / "r.jsonl", [s]))).samples())
+    assert {f.name for f in dataclasses.fields(Snapshot)} <= set(got)
+    assert set(got["process"]) == {f.name for f in dataclasses.fields(ProcessInfo)}
+    assert set(got["perf"]) == {f.name for f in dataclasses.fields(PerfSample)} and got["perf_span_s"] == 1.0
+    assert set(got["sched"]) == {f.name for f in dataclasses.fields(procfs.SchedInfo)}
+    assert set(got["mappings"][0]) == {f.name for f in dataclasses.fields(procfs.Mapping)} | {
+        "mode", "name", "kind", "dirty_kb"}

@@ -188,7 +188,7 @@ def _bytes(text: str) -> int:
     unit = t[-1:] if t[-1:] in ("K", "M", "G") else ""
     try:
         v = int(float(t[: len(t) - len(unit)]) * _SIZE_SUFFIX[unit])
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "nan", "inf"
         raise argparse.ArgumentTypeError(f"not a size: '{text}' (e.g. 1048576, 64K, 100M, 2G)") from None
     if v < 4096:
         raise argparse.ArgumentTypeError(f"size must be at least 4096 bytes, got '{text}'")

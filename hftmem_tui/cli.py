@@ -164,8 +164,8 @@ def _positive_seconds(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: '{text}'") from None
-    if not 0.05 <= v <= 86400:
-        raise argparse.ArgumentTypeError(f"seconds must be 0.05..86400, got '{text}'")
+    if not 0.05 <= v <= 30 * 86400:
+        raise argparse.ArgumentTypeError(f"seconds must be 0.05..2592000 (30 days), got '{text}'")
     return v
 
 

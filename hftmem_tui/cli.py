@@ -85,9 +85,11 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
+    from .model.allocconfig import load_allocators
     from .sources.snapshot import take_snapshot
 
-    snap = take_snapshot(args.pid, perf_ms=None if args.no_perf else 200)
+    specs = load_allocators(args.allocators) if args.allocators else None  # a bad file fails before any read
+    snap = take_snapshot(args.pid, perf_ms=None if args.no_perf else 200, allocators=specs)
     if args.json:
         json.dump(snap.to_json(), sys.stdout, separators=(",", ":"))
         sys.stdout.write("\n")
@@ -109,7 +111,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
               f"max gap {e.last_max_gap_ns} ns  p99.9 {e.last_p999_gap_ns} ns  "
               f"scenarios {','.join(e.active_scenarios) or '-'}")
     for a in snap.allocators:
-        shown = "  ".join(f"{k} {v}" for k, v in dataclasses.asdict(a).items() if k != "symbol")
+        shown = "  ".join(f"{k} {'-' if v is None else v}" for k, v in dataclasses.asdict(a).items() if k != "symbol")
         print(f"  {a.symbol}: {shown}")
     for note in snap.notes:
         print(note)
@@ -217,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     sn.add_argument("pid", type=_pid)
     sn.add_argument("--json", action="store_true", help="one JSON object on stdout")
     sn.add_argument("--no-perf", action="store_true", help="skip the 200 ms perf stat sample")
+    sn.add_argument("--allocators", default=None, metavar="FILE",
+                    help="TOML file describing the engine's allocator globals (see examples/allocators.toml)")
     sn.set_defaults(func=cmd_snapshot)
 
     a = sub.add_parser("audit", help="readiness checks (mlock, huge pages, NUMA, swap, faults, growth, affinity, policy)")

@@ -85,9 +85,11 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
+    from .model.allocconfig import load_allocators
     from .sources.snapshot import take_snapshot
 
-    snap = take_snapshot(args.pid, perf_ms=None if args.no_perf else 200)
+    specs = load_allocators(args.allocators) if args.allocators else None  # a bad file fails before any read
+    snap = take_snapshot(args.pid, perf_ms=None if args.no_perf else 200, allocators=specs)
     if args.json:
         json.dump(snap.to_json(), sys.stdout, separators=(",", ":"))
         sys.stdout.write("\n")
@@ -109,7 +111,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
               f"max gap {e.last_max_gap_ns} ns  p99.9 {e.last_p999_gap_ns} ns  "
               f"scenarios {','.join(e.active_scenarios) or '-'}")
     for a in snap.allocators:
-        shown = "  ".join(f"{k} {v}" for k, v in dataclasses.asdict(a).items() if k != "symbol")
+        shown = "  ".join(f"{k} {'-' if v is None else v}" for k, v in dataclasses.asdict(a).items() if k != "symbol")
         print(f"  {a.symbol}: {shown}")
     for note in snap.notes:
         print(note)
@@ -119,6 +121,35 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     print(f"{'total kB':<16} {sum(m.size_kb for m in snap.mappings):>9} {sum(m.rss_kb for m in snap.mappings):>9} "
           f"{sum(m.dirty_kb for m in snap.mappings):>9}")
     return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .model.audit import evaluate, worst
+    from .sources.readiness import read_facts, sample_history
+
+    history = sample_history(args.pid, args.window) if args.window > 0 else ()
+    checks = evaluate(read_facts(args.pid, history))
+    if args.json:
+        json.dump({"pid": args.pid, "window_s": args.window, "worst": worst(checks),
+                   "checks": [dataclasses.asdict(c) for c in checks]}, sys.stdout, separators=(",", ":"))
+        sys.stdout.write("\n")
+        return 0
+    width = max(len(c.name) for c in checks)
+    for c in checks:
+        print(f"{c.label:<7}  {c.name:<{width}}  {c.evidence}")
+        if c.advice and c.status != "pass":
+            print(f"{'':<7}  {'':<{width}}  -> {c.advice}")
+    return 0
+
+
+def _window(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: '{text}'") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"window must be 0..3600 seconds, got '{text}'")
+    return value
 
 
 def _address(text: str) -> int | None:
@@ -265,7 +296,16 @@ def build_parser() -> argparse.ArgumentParser:
     sn.add_argument("pid", type=_pid)
     sn.add_argument("--json", action="store_true", help="one JSON object on stdout")
     sn.add_argument("--no-perf", action="store_true", help="skip the 200 ms perf stat sample")
+    sn.add_argument("--allocators", default=None, metavar="FILE",
+                    help="TOML file describing the engine's allocator globals (see examples/allocators.toml)")
     sn.set_defaults(func=cmd_snapshot)
+
+    a = sub.add_parser("audit", help="readiness checks (mlock, huge pages, NUMA, swap, faults, growth, affinity, policy)")
+    a.add_argument("pid", type=_pid)
+    a.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    a.add_argument("--window", type=_window, default=2.0, metavar="S",
+                   help="seconds of VmRSS/fault history to take first (default 2; RSS growth needs 20+)")
+    a.set_defaults(func=cmd_audit)
 
     d = sub.add_parser("dump", help="memory as gdb x/ lines, read without stopping the target")
     d.add_argument("pid", type=_pid)

@@ -6,30 +6,59 @@ sampler reads a few hundred bytes, never a pool's whole slot array.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hftmem_tui.model.decode import decode_field
 from hftmem_tui.sources.errors import SymbolNotFound
 from hftmem_tui.sources.symbols import Layout
 
-# View field -> member name in the C++ type (the demo engine's names; other engines map their own).
+# View field -> member name in the C++ type (the demo engine's names; other engines describe
+# their own in a TOML file, see model/allocconfig.py).
 POOL_FIELDS = {"live": "live_", "capacity": "capacity_", "high_water": "high_water_", "rejects": "rejects_",
                "double_frees": "double_frees_", "poison_violations": "poison_violations_"}
 ARENA_FIELDS = {"used": "used_", "capacity": "capacity_", "high_water": "high_water_", "resets": "resets_",
                 "failed": "failed_"}
 RING_FIELDS = {"head": "head_", "tail": "tail_", "capacity": "capacity_", "push_failures": "push_failures_"}
 FIELDS = {"pool": POOL_FIELDS, "arena": ARENA_FIELDS, "ring": RING_FIELDS}
+KINDS = tuple(FIELDS)
+# What a view needs to exist at all; every other counter is optional (None in the view when absent).
+REQUIRED = {"pool": ("live", "capacity"), "arena": ("used", "capacity"), "ring": ("capacity",)}
+# Every view field a description may name, per kind (a ring may give depth instead of head/tail).
+VIEW_FIELDS = {"pool": tuple(POOL_FIELDS), "arena": tuple(ARENA_FIELDS),
+               "ring": ("head", "tail", "depth", "capacity", "push_failures")}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """Where one view counter comes from: a member path of the object, or a constant.
+
+    ``member`` is a dotted path into the layout (``stats.live``); ``constant`` serves counters
+    that are compile-time (a template parameter N has no storage). The value is multiplied by
+    ``scale`` (e.g. slots -> bytes, 8-byte words -> bytes).
+    """
+
+    member: str | None = None
+    constant: int | None = None
+    scale: int | float = 1
+
+
+def builtin_fields(kind: str) -> dict[str, FieldSpec]:
+    """The demo engine's (hftmem's own ObjectPool / Arena / SpscRing) member names as FieldSpecs."""
+    return {view: FieldSpec(member) for view, member in FIELDS[kind].items()}
 
 
 @dataclass(frozen=True, slots=True)
 class PoolView:
+    """An object pool. Optional counters are None when the engine's type has no such member."""
+
     symbol: str
     live: int
     capacity: int
-    high_water: int
-    rejects: int
-    double_frees: int
-    poison_violations: int
+    high_water: int | None
+    rejects: int | None
+    double_frees: int | None
+    poison_violations: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +66,9 @@ class ArenaView:
     symbol: str
     used: int
     capacity: int
-    high_water: int
-    resets: int
-    failed: int
+    high_water: int | None
+    resets: int | None
+    failed: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,33 +76,58 @@ class RingView:
     symbol: str
     depth: int
     capacity: int
-    push_failures: int
+    push_failures: int | None
 
 
-def counter_span(layout: Layout, kind: str) -> tuple[int, int]:
+def counter_span(layout: Layout, kind: str, fields: Mapping[str, FieldSpec] | None = None) -> tuple[int, int]:
     """(offset, length) of the smallest byte range holding every counter of ``kind``.
 
-    Raises SymbolNotFound naming the member the layout lacks.
+    ``fields`` defaults to the demo engine's member names. (0, 0) when every counter is a
+    constant. Raises SymbolNotFound naming the member the layout lacks.
     """
-    fields = [_member(layout, m) for m in FIELDS[kind].values()]
-    start = min(f.offset for f in fields)
-    return start, max(f.offset + f.size for f in fields) - start
+    fields = builtin_fields(kind) if fields is None else fields
+    members = [_member(layout, spec.member) for spec in fields.values() if spec.member is not None]
+    if not members:
+        return 0, 0
+    start = min(f.offset for f in members)
+    return start, max(f.offset + f.size for f in members) - start
 
 
 def _member(layout: Layout, name: str):
     f = layout.get(name)
     if f is None:
-        raise SymbolNotFound(f"{layout.type_name} has no member '{name}': not a hftmem-style allocator")
+        raise SymbolNotFound(f"{layout.type_name} has no member '{name}'")
     return f
 
 
-def decode_view(kind: str, symbol: str, layout: Layout, data: bytes, start: int) -> PoolView | ArenaView | RingView:
-    """Decode the counters of ``kind`` from ``data``, which holds the layout's bytes from ``start``."""
+def _value(layout: Layout, spec: FieldSpec, data: bytes, view: str) -> int:
+    if spec.member is None:
+        raw = spec.constant or 0
+    else:
+        raw = decode_field(_member(layout, spec.member), data)
+        if not isinstance(raw, (int, float)):
+            raise SymbolNotFound(f"member '{spec.member}' of {layout.type_name} is not a number (for '{view}')")
+    return int(raw * spec.scale) if spec.scale != 1 else int(raw)
+
+
+def decode_view(kind: str, symbol: str, layout: Layout, data: bytes, start: int,
+                fields: Mapping[str, FieldSpec] | None = None) -> PoolView | ArenaView | RingView:
+    """Decode the counters of ``kind`` from ``data``, which holds the layout's bytes from ``start``.
+
+    ``fields`` (view field -> FieldSpec) defaults to the demo engine's member names; counters it
+    does not name are None in the view.
+    """
+    fields = builtin_fields(kind) if fields is None else fields
     pad = bytes(start) + data  # decode_field works on whole-object offsets
-    values = {view: int(decode_field(_member(layout, m), pad)) for view, m in FIELDS[kind].items()}
+    values: dict[str, int | None] = {view: _value(layout, spec, pad, view) for view, spec in fields.items()}
     if kind == "pool":
-        return PoolView(symbol, **values)
+        return PoolView(symbol, **{f: values.get(f) for f in POOL_FIELDS})  # type: ignore[arg-type]
     if kind == "arena":
-        return ArenaView(symbol, **values)
-    depth = values["tail"] - values["head"]  # monotonic indices; a racy read can be briefly off by a few
-    return RingView(symbol, max(0, min(depth, values["capacity"])), values["capacity"], values["push_failures"])
+        return ArenaView(symbol, **{f: values.get(f) for f in ARENA_FIELDS})  # type: ignore[arg-type]
+    capacity = values["capacity"] or 0
+    if values.get("depth") is not None:
+        depth = values["depth"] or 0
+    else:
+        # Monotonic indices; a racy read can be briefly off by a few, hence the clamp.
+        depth = (values.get("tail") or 0) - (values.get("head") or 0)
+    return RingView(symbol, max(0, min(depth, capacity)), capacity, values.get("push_failures"))

@@ -84,3 +84,7 @@ class NotAnEngine(SourceError):
 
 class EngineError(SourceError):
     """The demo engine refused a request (unknown scenario, control channel busy)."""
+
+
+class ConfigError(SourceError):
+    """A configuration file the user wrote is unreadable or invalid (message names file:line)."""

@@ -10,10 +10,11 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-from hftmem_tui.model.allocators import ArenaView, PoolView, RingView, counter_span, decode_view
+from hftmem_tui.model.allocconfig import AllocatorSpec, specs_for
+from hftmem_tui.model.allocators import ArenaView, FieldSpec, PoolView, RingView, counter_span, decode_view
 from hftmem_tui.model.decode import EngineStats, decode_engine_stats
 from hftmem_tui.sources import procfs
-from hftmem_tui.sources.errors import NotAnEngine, SourceError, SymbolNotFound
+from hftmem_tui.sources.errors import NoSuchProcess, NotAnEngine, SourceError, SymbolNotFound
 from hftmem_tui.sources.memory import read_memory
 from hftmem_tui.sources.perf import PerfSample, PerfStream
 from hftmem_tui.sources.process import ProcessInfo, ProcessProbe
@@ -83,13 +84,41 @@ DEMO_ALLOCATORS = (("hftmem_order_pool", "pool"), ("hftmem_scratch_arena", "aren
                    ("hftmem_md_ring", "ring"), ("hftmem_md_ring_packed", "ring"))
 
 
-def read_allocator(pid: int, table: SymbolTable, symbol: str, kind: str) -> PoolView | ArenaView | RingView:
-    """Read only the counters of one allocator global (a few hundred bytes) and decode them by name."""
+DEMO_SPECS = specs_for(DEMO_ALLOCATORS)
+
+
+def read_allocator(pid: int, table: SymbolTable, symbol: str, kind: str,
+                   fields: dict[str, FieldSpec] | None = None) -> PoolView | ArenaView | RingView:
+    """Read only the counters of one allocator global (a few hundred bytes) and decode them by name.
+
+    ``fields`` (view counter -> FieldSpec) defaults to hftmem's own member names. Raises
+    SymbolNotFound (no such global or member), NoDebugInfo, NoSuchProcess, UnmappedAddress.
+    """
     sym = table.resolve(symbol)
     layout = table.layout(symbol)
-    start, length = counter_span(layout, kind)
-    data = read_memory(pid, table.runtime_address(sym, pid) + start, length)
-    return decode_view(kind, symbol, layout, data, start)
+    start, length = counter_span(layout, kind, fields)
+    data = read_memory(pid, table.runtime_address(sym, pid) + start, length) if length else b""
+    return decode_view(kind, symbol, layout, data, start, fields)
+
+
+def read_allocators(pid: int, table: SymbolTable, specs: tuple[AllocatorSpec, ...] = DEMO_SPECS,
+                    ) -> tuple[tuple[PoolView | ArenaView | RingView, ...], tuple[str, ...]]:
+    """Views of every described allocator, and one note per allocator that could not be read.
+
+    One missing symbol or member costs only its own gauge. Raises NoSuchProcess (the target
+    is gone: no point reading the others).
+    """
+    views = []
+    notes = []
+    for spec in specs:
+        try:
+            views.append(read_allocator(pid, table, spec.symbol, spec.kind, spec.field_map))
+        except NoSuchProcess:
+            raise
+        except SourceError as e:
+            where = f" (line {spec.line})" if spec.line else ""
+            notes.append(f"allocator {spec.symbol}{where}: {e}")
+    return tuple(views), tuple(notes)
 
 
 def _perf_sample(pid: int, interval_ms: int) -> PerfSample | None:
@@ -99,9 +128,15 @@ def _perf_sample(pid: int, interval_ms: int) -> PerfSample | None:
     return None
 
 
-def take_snapshot(pid: int, *, perf_ms: int | None = 200, engine: bool = True) -> Snapshot:
+def take_snapshot(pid: int, *, perf_ms: int | None = 200, engine: bool = True,
+                  allocators: tuple[AllocatorSpec, ...] | None = None) -> Snapshot:
     """Sample every source once. The target must exist (typed errors otherwise); perf and the
-    engine block are optional and explain their absence in ``notes``."""
+    engine block are optional and explain their absence in ``notes``.
+
+    ``allocators``: the allocator globals to read (model.allocconfig.load_allocators); None
+    reads the demo engine's own. With a description, a process that is not the demo engine
+    still gets its allocators (the demo stats block is then simply noted as absent).
+    """
     status = procfs.check_target(pid)
     probe = ProcessProbe(pid)
     notes: list[str] = []
@@ -112,12 +147,20 @@ def take_snapshot(pid: int, *, perf_ms: int | None = 200, engine: bool = True) -
         except SourceError as e:  # perf missing, refused or silent: the rest of the sample stands
             notes.append(f"perf: {e}")
     stats = None
-    allocators: list = []
+    views: tuple = ()
     if engine:
         try:
             with SymbolTable.for_pid(pid) as table:
-                stats = read_engine_stats(pid, table)
-                allocators = [read_allocator(pid, table, sym, kind) for sym, kind in DEMO_ALLOCATORS]
+                if allocators is None:
+                    stats = read_engine_stats(pid, table)
+                    views = tuple(read_allocator(pid, table, sym, kind) for sym, kind in DEMO_ALLOCATORS)
+                else:
+                    try:
+                        stats = read_engine_stats(pid, table)
+                    except NotAnEngine as e:
+                        notes.append(f"engine: {e}")
+                    views, alloc_notes = read_allocators(pid, table, allocators)
+                    notes.extend(alloc_notes)
         except SourceError as e:  # not an engine, no debug info, gdb missing: the rest still stands
             notes.append(f"engine: {e}")
     return Snapshot(
@@ -132,6 +175,6 @@ def take_snapshot(pid: int, *, perf_ms: int | None = 200, engine: bool = True) -
         numa=procfs.read_numa_maps(pid),
         perf=perf,
         engine=stats,
-        allocators=tuple(allocators),
+        allocators=views,
         notes=tuple(notes),
     )

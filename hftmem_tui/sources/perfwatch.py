@@ -23,6 +23,7 @@ Run headless for a quick look::
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import errno
 import json
 import mmap
@@ -357,7 +358,7 @@ class PerfWatch:
         self._hits = 0
         self._lost = 0
         self._dropped = 0
-        self._recent: deque[float] = deque()
+        self._count_marks: deque[tuple[float, int]] = deque()
         self._started = time.monotonic()
         self._disarmed: str | None = None
         self._code = CodeMap(pid) if symbolize else None
@@ -423,9 +424,15 @@ class PerfWatch:
         self.close()
 
     @property
+    def armed_at(self) -> float:
+        """Wall-clock time (time.time()) when the breakpoint was enabled."""
+        return time.time() - (time.monotonic() - self._started)
+
+    @property
     def stats(self) -> PerfWatchStats:
         now = time.monotonic()
-        return PerfWatchStats(self._hits, self._counted(), self._lost + self._dropped, self._rate(now), self._cost,
+        return PerfWatchStats(self._hits, self._counted(), self._lost + self._dropped, self._kernel_rate(now),
+                              self._cost,
                               getattr(self, "armed_threads", 0), now - self._started, self._disarmed)
 
     def _counted(self) -> int:
@@ -436,12 +443,6 @@ class PerfWatch:
             except OSError:
                 pass  # closed concurrently
         return total
-
-    def _rate(self, now: float) -> float:
-        while self._recent and self._recent[0] < now - 1.0:
-            self._recent.popleft()
-        span = min(1.0, max(now - self._started, 1e-3))
-        return len(self._recent) / span
 
     def _start_reader(self) -> None:
         self._queue: deque[tuple] = deque()
@@ -499,9 +500,12 @@ class PerfWatch:
                         return
                     self._queue_cv.wait(0.25 if left is None else min(0.25, left))
                 item = self._queue.popleft() if self._queue else None
+            if self._disarmed:  # hits queued before the trip are dropped: the reason matters more
+                with self._queue_cv:
+                    self._dropped += len(self._queue) + (item is not None)
+                    self._queue.clear()
+                raise HotField(self._disarmed)
             if item is None:
-                if self._disarmed:
-                    raise HotField(self._disarmed)
                 return
             if deadline is not None and item[3] > deadline:
                 return
@@ -510,13 +514,9 @@ class PerfWatch:
     def _guard(self, now: float) -> None:
         if self._disarmed or not self.max_rate:
             return
-        # The kernel's count includes hits whose samples were lost or throttled: a hot field
-        # cannot hide by overflowing the ring.
-        elapsed = now - self._started
-        recent = self._rate(now)
-        if elapsed < 0.1 or (recent < self.max_rate / 4 and not self._lost):
+        if now - self._started < 0.02:
             return
-        rate = max(recent if elapsed >= 0.5 else 0.0, self._counted() / elapsed)
+        rate = self._kernel_rate(now)
         if rate > self.max_rate:
             self._disarm_all()
             cost = ""
@@ -525,6 +525,23 @@ class PerfWatch:
             self._disarmed = (f"disarmed {self.spec.label}: hot field, {rate:,.0f} hits/s is above the limit of "
                               f"{self.max_rate:,.0f} hits/s (each hit costs the engine a trap{cost}); "
                               f"raise the limit to watch it anyway")
+
+    def _kernel_rate(self, now: float) -> float:
+        """Hits/s from the kernel's count (it includes hits whose samples were lost or throttled, so a
+        hot field cannot hide by overflowing the ring): since arming for the first second, then over
+        the last second, so a field that turns hot later is seen too."""
+        elapsed = max(now - self._started, 1e-3)
+        recent = self._recent_counted(now)
+        return recent if elapsed >= 1.0 else self._counted() / elapsed
+
+    def _recent_counted(self, now: float) -> float:
+        """Kernel-counted hits per second over the last second (after the first second armed)."""
+        counted = self._counted()
+        self._count_marks.append((now, counted))
+        while len(self._count_marks) > 2 and self._count_marks[1][0] <= now - 1.0:
+            self._count_marks.popleft()
+        t0, c0 = self._count_marks[0]
+        return (counted - c0) / (now - t0) if now - t0 >= 0.5 else 0.0
 
     def _disarm_all(self) -> None:
         for fd in self._fds:
@@ -544,7 +561,6 @@ class PerfWatch:
         new = self._read_value()
         read_at = time.monotonic()
         self._hits += 1
-        self._recent.append(t_ns / 1e9)
         old, self._last = self._last, new if new is not None else self._last
         out.append((ip, tid, [a for a in chain if a < _CONTEXT_MAX], t_ns / 1e9, read_at, old, new, self._hits))
 
@@ -573,7 +589,11 @@ class PerfWatch:
             rest = [f for a in chain[1:] for f in self._code.frames(a, return_address=True)]
         except SourceError:
             return Frame(ip, None), tuple(Frame(a, None) for a in chain)
-        return first[-1], tuple(first) + tuple(rest)
+        # Like gdb's frame #0: the pc's own (innermost, maybe inlined) source line, named by the
+        # real function that contains it, + offset (what objdump and perf show).
+        location = first[-1] if len(first) == 1 else dataclasses.replace(first[-1], file=first[0].file,
+                                                                         line=first[0].line)
+        return location, tuple(first) + tuple(rest)
 
     # ----------------------------------------------------------- teardown
     def _close_fds(self) -> None:
@@ -665,7 +685,7 @@ def _main(argv: list[str] | None = None) -> int:
             st = w.stats
             print(f"watching {spec.label} ({spec.length} bytes at {spec.address:#x}, {spec.access}) via perf "
                   f"on {st.armed_threads} threads, no ptrace (allowed: {w.granted_by})", flush=True)
-            t0 = time.time()
+            t0 = w.armed_at
             n = 0
             try:
                 for hit in w.hits(timeout=args.timeout):

@@ -55,55 +55,15 @@ __all__ = [
 
 DEFAULT_MAX_RATE = 2000.0  # hits/s: ~2% of one core at ~9 us per hit; above that the field is "hot"
 
-# ------------------------------------------------------------------ kernel ABI (linux/perf_event.h)
-_NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241}.get(os.uname().machine, 298)
-PERF_TYPE_BREAKPOINT = 5
-HW_BREAKPOINT_R, HW_BREAKPOINT_W = 1, 2
-HW_BREAKPOINT_RW = HW_BREAKPOINT_R | HW_BREAKPOINT_W
-SAMPLE_IP, SAMPLE_TID, SAMPLE_TIME, SAMPLE_CALLCHAIN = 1 << 0, 1 << 1, 1 << 2, 1 << 5
-_F_DISABLED, _F_INHERIT, _F_EXCLUDE_KERNEL, _F_EXCLUDE_HV = 1 << 0, 1 << 1, 1 << 5, 1 << 6
-_F_SAMPLE_ID_ALL, _F_EXCLUDE_CALLCHAIN_KERNEL, _F_USE_CLOCKID = 1 << 18, 1 << 21, 1 << 25
-_IOC_ENABLE, _IOC_DISABLE, _IOC_SET_OUTPUT = 0x2400, 0x2401, 0x2405
-_FLAG_FD_CLOEXEC = 1 << 3
-_REC_LOST, _REC_THROTTLE, _REC_SAMPLE = 2, 5, 9
-_CONTEXT_MAX = (1 << 64) - 4095  # callchain context markers (PERF_CONTEXT_USER...) are above this
-_RING_PAGES = 16  # data pages per CPU ring: 64 KiB, ~300 samples with a 20-deep call chain
-_MAX_STACK = 32
+from hftmem_tui.sources.perf_events import (  # noqa: E402  (the kernel ABI lives there)
+    _CONTEXT_MAX, _F_DISABLED, _F_EXCLUDE_CALLCHAIN_KERNEL, _F_EXCLUDE_HV, _F_EXCLUDE_KERNEL, _F_INHERIT,
+    _F_SAMPLE_ID_ALL, _F_USE_CLOCKID, _IOC_DISABLE, _IOC_ENABLE, _IOC_SET_OUTPUT, _MAX_STACK, _REC_LOST,
+    _REC_SAMPLE, _REC_THROTTLE, _ATTR_SIZE, CAP_PERFMON, CAP_SYS_ADMIN, HW_BREAKPOINT_RW, HW_BREAKPOINT_W,
+    PERF_TYPE_BREAKPOINT, RING_PAGES as _RING_PAGES, SAMPLE_CALLCHAIN, SAMPLE_IP, SAMPLE_TID, SAMPLE_TIME,
+    Attr as _Attr, Ring as _Ring, _ioctl, _perf_event_open,
+)
+
 _MAX_QUEUED = 10000  # hits read but not yet symbolised/reported; beyond this they are counted as dropped
-_ATTR_SIZE = 128  # PERF_ATTR_SIZE_VER7
-CAP_SYS_ADMIN, CAP_PERFMON = 21, 38
-
-
-class _Attr(ctypes.Structure):
-    _fields_ = [
-        ("type", ctypes.c_uint32), ("size", ctypes.c_uint32), ("config", ctypes.c_uint64),
-        ("sample_period", ctypes.c_uint64), ("sample_type", ctypes.c_uint64),
-        ("read_format", ctypes.c_uint64), ("flags", ctypes.c_uint64),
-        ("wakeup_events", ctypes.c_uint32), ("bp_type", ctypes.c_uint32),
-        ("bp_addr", ctypes.c_uint64), ("bp_len", ctypes.c_uint64),
-        ("branch_sample_type", ctypes.c_uint64), ("sample_regs_user", ctypes.c_uint64),
-        ("sample_stack_user", ctypes.c_uint32), ("clockid", ctypes.c_int32),
-        ("sample_regs_intr", ctypes.c_uint64), ("aux_watermark", ctypes.c_uint32),
-        ("sample_max_stack", ctypes.c_uint16), ("_r2", ctypes.c_uint16),
-        ("aux_sample_size", ctypes.c_uint32), ("_r3", ctypes.c_uint32), ("sig_data", ctypes.c_uint64),
-    ]
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_syscall = _libc.syscall
-_syscall.restype = ctypes.c_long
-_ioctl = _libc.ioctl
-_ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong]
-_ioctl.restype = ctypes.c_int
-
-
-def _perf_event_open(attr: _Attr, tid: int, cpu: int, group_fd: int = -1) -> int:
-    fd = _syscall(_NR_PERF_EVENT_OPEN, ctypes.byref(attr), ctypes.c_int(tid), ctypes.c_int(cpu),
-                  ctypes.c_int(group_fd), ctypes.c_ulong(_FLAG_FD_CLOEXEC))
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return int(fd)
 
 
 def _breakpoint_attr(address: int, length: int, bp_type: int, *, sample: bool = True,
@@ -265,44 +225,6 @@ def cost_per_hit(*, refresh: bool = False) -> float | None:
     except OSError:
         pass  # read-only home: measure again next time
     return cost
-
-
-# ------------------------------------------------------------------ the ring buffer
-
-class _Ring:
-    """One perf mmap ring: header page + data pages; records never straddle our reads."""
-
-    def __init__(self, mm: mmap.mmap) -> None:
-        self.mm = mm
-        self.data_offset, self.data_size = struct.unpack_from("<QQ", mm, 1040)
-        if not self.data_size:  # kernels before 4.1 leave them 0
-            self.data_offset, self.data_size = mmap.PAGESIZE, len(mm) - mmap.PAGESIZE
-
-    def drain(self, on_record) -> int:
-        """Call ``on_record(type, misc, payload)`` for each pending record; returns how many."""
-        mm = self.mm
-        head = struct.unpack_from("<Q", mm, 1024)[0]
-        tail = struct.unpack_from("<Q", mm, 1032)[0]
-        n = 0
-        size, off = self.data_size, self.data_offset
-        while tail < head:
-            pos = tail % size
-            hdr = self._read(pos, 8, off, size)
-            rtype, misc, rsize = struct.unpack("<IHH", hdr)
-            if rsize < 8:
-                break
-            payload = self._read((pos + 8) % size, rsize - 8, off, size)
-            tail += rsize
-            on_record(rtype, misc, payload)
-            n += 1
-        struct.pack_into("<Q", mm, 1032, tail)
-        return n
-
-    def _read(self, pos: int, n: int, off: int, size: int) -> bytes:
-        if pos + n <= size:
-            return self.mm[off + pos: off + pos + n]
-        first = size - pos
-        return self.mm[off + pos: off + size] + self.mm[off: off + n - first]
 
 
 # ------------------------------------------------------------------ the watch

@@ -87,6 +87,7 @@ class ElfFunctions:
         self.loads: list[tuple[int, int, int]] = []  # (p_offset, p_filesz, p_vaddr)
         self.has_lines = False
         starts: dict[int, tuple[int, str]] = {}
+        by_name: dict[str, int] = {}
         try:
             with open(path, "rb") as f:
                 hdr = _elf_header(f, path)
@@ -113,12 +114,14 @@ class ElfFunctions:
                             name_i, info, _o, shndx, value, ssize = struct.unpack_from("<IBBHQQ", table, pos)
                             if info & 0xF not in _FUNC_TYPES or not value or shndx == 0:
                                 continue
+                            name = strtab[name_i:strtab.find(b"\0", name_i)].decode("latin-1")
+                            by_name.setdefault(name, value)  # aliases (malloc = __libc_malloc) too
                             if value in starts and starts[value][0]:
                                 continue
-                            name = strtab[name_i:strtab.find(b"\0", name_i)].decode("latin-1")
                             starts[value] = (ssize, name)
         except (OSError, ValueError, struct.error):
             pass  # unreadable or not an ELF: addresses in it stay "??"
+        self.by_name = by_name  # raw (mangled) name -> link-time address
         self._starts = sorted(starts)
         self._info = starts
         self._names = demangle([n for _s, n in starts.values()]) if starts else {}
@@ -128,6 +131,13 @@ class ElfFunctions:
         for poff, filesz, vaddr in self.loads:
             if poff <= file_offset < poff + filesz:
                 return file_offset - poff + vaddr
+        return None
+
+    def file_offset(self, vaddr: int) -> int | None:
+        """Where the byte at link-time address ``vaddr`` lives in the file (uprobes take file offsets)."""
+        for poff, filesz, seg_vaddr in self.loads:
+            if seg_vaddr <= vaddr < seg_vaddr + filesz:
+                return vaddr - seg_vaddr + poff
         return None
 
     def function_at(self, vaddr: int) -> tuple[str, int, int] | None:

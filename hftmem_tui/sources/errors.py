@@ -84,3 +84,11 @@ class NotAnEngine(SourceError):
 
 class EngineError(SourceError):
     """The demo engine refused a request (unknown scenario, control channel busy)."""
+
+
+class TracefsMissing(SourceError):
+    """tracefs (where uprobes are defined) is not mounted or not reachable."""
+
+
+class ProbeError(SourceError):
+    """A uprobe could not be defined, enabled or removed."""

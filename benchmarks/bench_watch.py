@@ -292,8 +292,7 @@ def main() -> int:
             extra += f", inspector CPU {r['hftmem_cpu_us_per_hit']:.0f} us/hit"
         if "perf_processes_cpu_us_per_hit" in r:
             extra += f", perf processes CPU {r['perf_processes_cpu_us_per_hit']:.0f} us/hit"
-        print(f"{label:<30} cost to the target {r['cost_us_per_hit']:8.1f} us/hit  (max store "
-              f"{r['max_store_ns'] / 1e3:.0f} us, {r['stores']} stores{extra})")
+        print(f"{label:<30} cost to the target {r['cost_us_per_hit']:8.1f} us/hit  ({r['stores']} stores{extra})")
     if results["gdb_over_perf_ratio"]:
         print(f"gdb / perf_event_open cost per hit: {results['gdb_over_perf_ratio']:.0f}x")
     e = results.get("engine_ticks_perf_event_open")

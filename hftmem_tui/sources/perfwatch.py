@@ -22,6 +22,7 @@ Run headless for a quick look::
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import errno
@@ -376,15 +377,24 @@ class PerfWatch:
     def _read_loop(self) -> None:
         """Drain the rings as soon as the kernel wakes us and read the value at once, so ``new``
         is as close to the write as a zero-stop read can be; symbolising happens in hits()."""
+        # The kernel wakes us from inside the target's trap: as SCHED_BATCH we do not preempt the
+        # target on that CPU at wakeup (measured: it doubled the cost per hit on 2 vCPUs otherwise).
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_BATCH, os.sched_param(0))
         poller = select.poll()
         for fd in self._rings:
             poller.register(fd, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
+        hung_up: set[int] = set()
         try:
             while not self._closed:
                 events = poller.poll(100)
                 if self._closed or any(fd == self._wake_r for fd, _ in events):
                     break
+                for fd, ev in events:
+                    if ev & (select.POLLHUP | select.POLLERR):  # its thread exited: the kernel says so
+                        poller.unregister(fd)
+                        hung_up.add(fd)
                 batch: list[tuple] = []
                 for ring in list(self._rings.values()):
                     ring.drain(lambda t, _m, p: self._on_record(t, p, batch))
@@ -399,8 +409,10 @@ class PerfWatch:
                 self._guard(time.monotonic())
                 if self._disarmed:
                     break
-                if not events and not os.path.exists(f"/proc/{self.pid}/task/{self.pid}"):
+                if (hung_up or not events) and not os.path.exists(f"/proc/{self.pid}/task/{self.pid}"):
                     break  # the target exited
+                if len(hung_up) == len(self._rings):
+                    break  # every ring's thread is gone (a zombie leader keeps its /proc entry)
         except (OSError, ValueError):
             pass  # fds closed under us by close()
         finally:

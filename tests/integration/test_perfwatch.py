@@ -193,3 +193,78 @@ def test_all_four_debug_registers_in_use(engine):
         for w in watches:
             w.close()
             w.close()  # idempotent
+
+
+THREAD_LATER = r"""
+import ctypes, sys, threading
+buf = ctypes.create_string_buffer(64)
+addr = (ctypes.addressof(buf) + 7) & ~7
+print(hex(addr), flush=True)
+sys.stdin.readline()  # armed: now start a thread that did not exist when the watch was armed
+def write():
+    ctypes.memset(addr, 7, 8)
+    print(threading.get_native_id(), flush=True)
+t = threading.Thread(target=write)
+t.start(); t.join()
+sys.stdin.readline()
+"""
+
+
+def test_thread_created_after_arming_is_watched():
+    """inherit: a thread born after the breakpoint was armed still triggers it."""
+    proc = subprocess.Popen([sys.executable, "-c", THREAD_LATER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        addr = int(proc.stdout.readline(), 16)
+        with PerfWatch(proc.pid, WatchSpec(addr, 8, "write", "buf"), measure_cost=False) as w:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            new_tid = int(proc.stdout.readline())
+            assert new_tid != proc.pid
+            hits = []
+            for hit in w.hits(timeout=5):
+                hits.append(hit)
+                if hit.tid == new_tid:
+                    break
+        assert any(h.tid == new_tid and h.new == b"\x07" * 8 for h in hits), [(h.tid, h.new) for h in hits]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_target_exit_ends_the_stream(engine):
+    pid = engine()
+    spec = resolve_target(pid, "hftmem_engine_stats.magic")  # never written: only the exit ends it
+    with PerfWatch(pid, spec, measure_cost=False) as w:
+        from tests.conftest import stop_process
+
+        stop_process(pid)
+        t0 = time.monotonic()
+        assert list(w.hits(timeout=10)) == []
+        assert time.monotonic() - t0 < 3
+
+
+def test_sigkill_of_the_watcher_frees_its_debug_register(engine):
+    """A SIGKILLed watcher leaves nothing armed: all 4 debug registers can be taken right after."""
+    pid = engine()
+    proc = subprocess.Popen([sys.executable, "-m", "hftmem_tui.sources.perfwatch", str(pid),
+                             "hftmem_engine_stats.version"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("watching hftmem_engine_stats.version")
+        specs = [resolve_target(pid, f"hftmem_engine_stats.{f}") for f in ("magic", "pid", "start_time_ns",
+                                                                            "pool_capacity")]
+        first = [PerfWatch(pid, s, measure_cost=False) for s in specs[:3]]
+        try:
+            with pytest.raises(WatchLimitError):  # the watcher still holds the 4th register
+                PerfWatch(pid, specs[3], measure_cost=False)
+            proc.kill()
+            proc.wait(5)
+            PerfWatch(pid, specs[3], measure_cost=False).close()  # freed by the kernel with the fds
+        finally:
+            for w in first:
+                w.close()
+        assert "TracerPid:\t0" in Path(f"/proc/{pid}/status").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

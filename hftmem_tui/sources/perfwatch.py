@@ -107,18 +107,21 @@ def _paranoid() -> int | None:
         return None
 
 
-def check_perf_access(pid: int | None = None) -> str:
+def check_perf_access(pid: int | None = None, *, euid: int | None = None, caps: int | None = None,
+                      paranoid: int | None | str = "read") -> str:
     """Say whether this process may arm perf breakpoints; returns who grants it ("root", ...).
 
     Raises AccessDenied naming what is missing: root, CAP_PERFMON, or a low enough
     kernel.perf_event_paranoid (user-space-only events need <= 2; Debian's 3 forbids them).
+    ``euid``/``caps``/``paranoid`` default to this process and this kernel.
     """
-    caps = _cap_eff()
-    if os.geteuid() == 0 or caps & (1 << CAP_SYS_ADMIN):
+    caps = _cap_eff() if caps is None else caps
+    euid = os.geteuid() if euid is None else euid
+    if euid == 0 or caps & (1 << CAP_SYS_ADMIN):
         return "root"
     if caps & (1 << CAP_PERFMON):
         return "CAP_PERFMON"
-    level = _paranoid()
+    level = _paranoid() if paranoid == "read" else paranoid
     if level is None:
         raise AccessDenied(pid, "perf events", "/proc/sys/kernel/perf_event_paranoid is missing: "
                            "this kernel has no perf events (CONFIG_PERF_EVENTS)")

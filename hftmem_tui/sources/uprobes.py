@@ -84,13 +84,13 @@ def _mounted_tracefs() -> list[str]:
         return []
 
 
-def find_tracefs() -> str:
-    """The tracefs directory holding ``uprobe_events``.
+def find_tracefs(candidates: tuple[str, ...] | None = None) -> str:
+    """The tracefs directory holding ``uprobe_events`` (mounted ones first, then the usual places).
 
     Touching /sys/kernel/tracing automounts tracefs on most kernels. Raises TracefsMissing,
     AccessDenied (not root).
     """
-    for d in (*_mounted_tracefs(), *TRACEFS_CANDIDATES):
+    for d in candidates if candidates is not None else (*_mounted_tracefs(), *TRACEFS_CANDIDATES):
         path = os.path.join(d, "uprobe_events")
         try:
             os.stat(path)

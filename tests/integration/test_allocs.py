@@ -39,6 +39,7 @@ def wait_for(cond, timeout: float, step: float = 0.05) -> bool:
     return cond()
 
 
+@pytest.mark.slow
 def test_hot_alloc_raises_the_alarm_with_per_thread_rates(engine):
     """The "done when": `hftmem allocs PID --duration 3` reports hot-alloc's allocations per thread."""
     pid = engine("--scenario", "hot-alloc")

@@ -38,15 +38,3 @@ def test_alarm_only_for_hot_threads_that_called_the_allocator():
     quiet = build_report({1: {"malloc": 0}}, names, 1.0, [1])
     assert quiet.alarms == () and quiet.cost_fraction is None
 
-
-def test_tracefs_not_mounted_is_one_clear_line(tmp_path):
-    import pytest
-
-    from hftmem_tui.sources.errors import TracefsMissing
-    from hftmem_tui.sources.uprobes import find_tracefs
-
-    with pytest.raises(TracefsMissing) as e:
-        find_tracefs((str(tmp_path / "tracing"), str(tmp_path)))
-    assert "\n" not in str(e.value) and "mount -t tracefs nodev /sys/kernel/tracing" in str(e.value)
-    (tmp_path / "uprobe_events").write_text("")
-    assert find_tracefs((str(tmp_path),)) == str(tmp_path)

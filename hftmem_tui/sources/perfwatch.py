@@ -292,7 +292,7 @@ class PerfWatch:
         try:
             self._last = read_memory(pid, spec.address, spec.length)
         except UnmappedAddress as exc:
-            self._close_fds()
+            self.close()
             raise WatchLimitError(f"cannot watch {spec.label}: {exc}") from None
         try:
             self._arm()

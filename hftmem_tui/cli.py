@@ -267,6 +267,142 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hot_threads(text: str) -> list[int] | str:
+    if text == "auto":
+        return "auto"
+    try:
+        tids = [int(t, 10) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--hot takes TID,TID,... or auto, not '{text}'") from None
+    if not tids or any(t <= 0 for t in tids):
+        raise argparse.ArgumentTypeError(f"--hot takes TID,TID,... or auto, not '{text}'")
+    return tids
+
+
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: '{text}'") from None
+    if not 0 < v <= 3600:
+        raise argparse.ArgumentTypeError(f"seconds must be in (0, 3600], got '{text}'")
+    return v
+
+
+def cmd_allocs(args: argparse.Namespace) -> int:
+    """Per-thread allocator calls through uprobes; alarms for hot threads that allocate after warm-up."""
+    import signal
+    import time
+
+    from .model.allocalarm import build_report, cpu_fractions, suggest_hot, window
+    from .sources import procfs
+    from .sources.uprobes import AllocProbes, cost_per_call, thread_cpu_ticks
+
+    procfs.check_target(args.pid)
+
+    def _exit_on(signum, _frame):  # SIGTERM/SIGHUP: unwind so the probes are removed on the way out
+        raise SystemExit(128 + signum)
+
+    previous = {s: signal.signal(s, _exit_on) for s in (signal.SIGTERM, signal.SIGHUP)}
+    clk = os.sysconf("SC_CLK_TCK")
+    try:
+        with AllocProbes(args.pid) as probes:
+            cost = cost_per_call()
+            cpu0, t0 = thread_cpu_ticks(args.pid), time.monotonic()
+            _wait(probes, args.warmup)
+            cpu1, t1 = thread_cpu_ticks(args.pid), time.monotonic()
+            warm_cpu = cpu_fractions(cpu0, cpu1, t1 - t0, clk)
+            if args.hot == "auto":
+                hot = suggest_hot(warm_cpu)
+            else:
+                hot = args.hot or []
+                unknown = [t for t in hot if t not in cpu1]
+                if unknown:
+                    raise SourceError(f"not a thread of process {args.pid}: {','.join(map(str, unknown))} "
+                                      f"(threads: {','.join(map(str, sorted(cpu1)))})")
+            before, t1 = probes.counts(), time.monotonic()
+            _wait(probes, args.duration)
+            after, t2, cpu2 = probes.counts(), time.monotonic(), thread_cpu_ticks(args.pid)
+            report = build_report(window(before, after), probes.thread_names, t2 - t1, hot,
+                                  cpu=cpu_fractions(cpu1, cpu2, t2 - t1, clk), cost_per_call_s=cost,
+                                  notes=tuple(probes.notes))
+            offenders = probes.sample_offenders([a.tid for a in report.alarms]) if report.alarms else []
+            specs = probes.specs
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if args.json:
+        json.dump(_allocs_json(args, report, offenders, specs, warm_cpu), sys.stdout, separators=(",", ":"))
+        sys.stdout.write("\n")
+        return 0
+    _print_allocs(args, report, offenders, specs, warm_cpu)
+    return 0
+
+
+def _wait(probes, seconds: float) -> None:
+    import time
+
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(0.25, left))
+        probes.refresh_threads()  # threads created meanwhile get counters too
+
+
+def _allocs_json(args, report, offenders, specs, warm_cpu) -> dict:
+    return {
+        "pid": args.pid, "seconds": report.seconds, "warmup_s": args.warmup, "hot": list(report.hot),
+        "threads": [{"tid": t.tid, "name": t.name, "cpu_fraction": t.cpu_fraction, "hot": t.hot,
+                     "calls": t.calls, "rate_hz": t.rate_hz} for t in report.threads],
+        "alarms": [{"tid": a.tid, "name": a.name, "calls": a.calls, "rate_hz": a.rate_hz,
+                    "offenders": [{"function": o.function, "count": o.count, "frames": [str(f) for f in o.frames]}
+                                  for o in offenders if o.tid == a.tid]} for a in report.alarms],
+        "calls_per_s": report.calls_per_s, "cost_per_call_s": report.cost_per_call_s,
+        "cost_fraction": report.cost_fraction, "notes": list(report.notes),
+        "probes": [{"function": s.function, "symbol": s.symbol, "path": s.path, "where": s.where} for s in specs],
+        "warmup_cpu_fraction": {str(k): v for k, v in warm_cpu.items()},
+    }  # fmt: skip
+
+
+def _print_allocs(args, report, offenders, specs, warm_cpu) -> None:
+    from .model.allocalarm import suggest_hot
+    from .sources.uprobes import ALLOC_FUNCTIONS
+
+    where = sorted({f"{s.where} ({os.path.basename(s.path)})" for s in specs})
+    print(f"allocator calls per second in process {args.pid} over {report.seconds:.1f} s after a "
+          f"{args.warmup:g} s warm-up (uprobes on {', '.join(where)}; no ptrace)")
+    shown = [f for f in ALLOC_FUNCTIONS if any(t.calls.get(f) for t in report.threads)] or ["malloc", "free"]
+    print(f"{'TID':>8}  {'THREAD':<16} {'CPU':>5}  " + "  ".join(f"{f + '/s':>10}" for f in shown) + "  HOT")
+    for t in report.threads:
+        cpu = f"{t.cpu_fraction * 100:.0f}%" if t.cpu_fraction is not None else "?"
+        print(f"{t.tid:>8}  {t.name[:16]:<16} {cpu:>5}  " + "  ".join(f"{t.rate(f):>10,.0f}" for f in shown)
+              + ("    *" if t.hot else ""))
+    for note in report.notes:
+        print(f"note: {note}")
+    if report.cost_per_call_s is not None:
+        print(f"probe cost: {report.calls_per_s:,.0f} calls/s x {report.cost_per_call_s * 1e6:.1f} us per call = "
+              f"{report.cost_fraction * 100:.1f}% of a core (measured on this machine)")
+    if not report.hot:
+        busiest = suggest_hot(warm_cpu)
+        names = {t.tid: t.name for t in report.threads}
+        if busiest:
+            print("busiest threads (hot-path candidates): " + ", ".join(
+                f"{t} {names.get(t, '?')} ({warm_cpu.get(t, 0) * 100:.0f}% of a core)" for t in busiest)
+                + f"; mark them with --hot auto or --hot {','.join(map(str, busiest))}")
+        return
+    if not report.alarms:
+        print(f"no alarm: hot threads {', '.join(str(t) for t in report.hot)} made no allocator call after warm-up")
+        return
+    for alarm in report.alarms:
+        print(alarm)
+        mine = sorted((o for o in offenders if o.tid == alarm.tid), key=lambda o: -o.count)
+        if mine:
+            print("  first offenders (call chains sampled briefly on this thread):")
+        for o in mine:
+            print(f"    {o.function} x{o.count}")
+            for i, f in enumerate(o.frames[:12]):
+                print(f"      #{i} {f}")
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -343,6 +479,17 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--no-perf", action="store_true", help="do not run perf stat")
     x.add_argument("--no-engine", action="store_true", help="do not read the demo engine's stats block")
     x.set_defaults(func=cmd_export)
+
+    a = sub.add_parser("allocs", help="per-thread allocator calls through uprobes (opt-in, no ptrace); "
+                                      "alarms for hot threads that allocate")
+    a.add_argument("pid", type=_pid)
+    a.add_argument("--duration", type=_seconds, default=3.0, metavar="S", help="seconds to count after warm-up (3)")
+    a.add_argument("--warmup", type=_seconds, default=1.0, metavar="S",
+                   help="seconds before counting starts; also picks --hot auto threads by CPU (1)")
+    a.add_argument("--hot", type=_hot_threads, default=None, metavar="TID,...|auto",
+                   help="threads on the hot path: any allocator call there after warm-up raises an alarm")
+    a.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    a.set_defaults(func=cmd_allocs)
     return p
 
 

@@ -88,3 +88,11 @@ class EngineError(SourceError):
 
 class ConfigError(SourceError):
     """A configuration file the user wrote is unreadable or invalid (message names file:line)."""
+
+
+class TracefsMissing(SourceError):
+    """tracefs (where uprobes are defined) is not mounted or not reachable."""
+
+
+class ProbeError(SourceError):
+    """A uprobe could not be defined, enabled or removed."""

@@ -1,0 +1,325 @@
+"""Code addresses of a running process -> function+offset and file:line, WITHOUT ptrace.
+
+perf hands us raw instruction pointers (a watchpoint's trap address, call-chain return
+addresses). We turn them into :class:`~hftmem_tui.sources.watch.Frame` objects from the ELF
+*files* the process maps: the mapping (from /proc/PID/maps) gives the file and the load bias,
+the file's .symtab/.dynsym gives the enclosing function, ``addr2line`` gives file:line when the
+file has DWARF line info, and ``objdump`` finds the instruction that precedes a trap address
+(x86 data breakpoints report the instruction *after* the write). Nothing here touches the
+target beyond reading /proc/PID/maps. Every result is cached per (file, address).
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import re
+import shutil
+import struct
+import subprocess
+import threading
+from dataclasses import dataclass
+
+from hftmem_tui.sources.errors import NoSuchProcess
+from hftmem_tui.sources.symbols import _elf_header, _read_at, _sections  # one ELF reader for the package
+from hftmem_tui.sources.watch import Frame
+
+__all__ = ["ElfFunctions", "CodeMap", "ExecMapping", "read_exec_mappings", "demangle"]
+
+_TOOL_TIMEOUT = 10.0
+_FUNC_TYPES = (2, 10)  # STT_FUNC, STT_GNU_IFUNC
+
+
+@dataclass(frozen=True, slots=True)
+class ExecMapping:
+    start: int
+    end: int
+    offset: int
+    path: str
+
+
+def read_exec_mappings(pid: int) -> tuple[ExecMapping, ...]:
+    """The file-backed executable mappings of ``pid`` (raises NoSuchProcess)."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            text = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        raise NoSuchProcess(pid) from None
+    out = []
+    for line in text.splitlines():
+        parts = line.split(maxsplit=5)
+        if len(parts) < 6 or "x" not in parts[1] or not parts[5].startswith("/"):
+            continue
+        lo, hi = (int(x, 16) for x in parts[0].split("-"))
+        out.append(ExecMapping(lo, hi, int(parts[2], 16), parts[5].removesuffix(" (deleted)")))
+    return tuple(out)
+
+
+_DEMANGLED: dict[str, str] = {}
+_DEMANGLE_LOCK = threading.Lock()
+
+
+def demangle(names: list[str]) -> dict[str, str]:
+    """C++ names demangled by one ``c++filt`` run (cached); names it cannot demangle map to themselves."""
+    with _DEMANGLE_LOCK:
+        todo = sorted({n for n in names if n.startswith("_Z") and n not in _DEMANGLED})
+        if todo:
+            exe = shutil.which("c++filt")
+            out: list[str] = []
+            if exe:
+                try:
+                    r = subprocess.run([exe], input="\n".join(todo) + "\n", capture_output=True, text=True,
+                                       timeout=_TOOL_TIMEOUT)
+                    out = r.stdout.splitlines()
+                except (OSError, subprocess.TimeoutExpired):
+                    out = []
+            if len(out) != len(todo):
+                out = todo  # no binutils: keep the mangled names, still useful
+            _DEMANGLED.update(zip(todo, out))
+        return {n: _DEMANGLED.get(n, n) for n in names}
+
+
+class ElfFunctions:
+    """Functions of one ELF file (from .symtab and .dynsym) and its PT_LOAD segments."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.loads: list[tuple[int, int, int]] = []  # (p_offset, p_filesz, p_vaddr)
+        self.has_lines = False
+        starts: dict[int, tuple[int, str]] = {}
+        by_name: dict[str, int] = {}
+        try:
+            with open(path, "rb") as f:
+                hdr = _elf_header(f, path)
+                phfmt = "<IIQQQQQQ"
+                for i in range(hdr["phnum"] if hdr["is64"] else 0):
+                    raw = _read_at(f, hdr["phoff"] + i * hdr["phentsize"], struct.calcsize(phfmt))
+                    ptype, _fl, poff, vaddr, _pa, filesz, _memsz, _al = struct.unpack(phfmt, raw)
+                    if ptype == 1:
+                        self.loads.append((poff, filesz, vaddr))
+                secs = _sections(f, hdr) if hdr["shnum"] and hdr["is64"] else []
+                shstr = secs[hdr["shstrndx"]] if secs and hdr["shstrndx"] < len(secs) else None
+                shnames = _read_at(f, shstr[1], shstr[2]) if shstr else b""
+                for stype, _off, _size, _link, _ent, name_off in secs:
+                    if shnames[name_off:shnames.find(b"\0", name_off)] == b".debug_line":
+                        self.has_lines = True
+                # .symtab first: it has the local (static, anonymous-namespace) functions too.
+                for want in (2, 11):  # SHT_SYMTAB, SHT_DYNSYM
+                    for stype, off, size, link, entsize, _n in secs:
+                        if stype != want or not entsize or link >= len(secs):
+                            continue
+                        strtab = _read_at(f, secs[link][1], secs[link][2])
+                        table = _read_at(f, off, size)
+                        for pos in range(0, size - entsize + 1, entsize):
+                            name_i, info, _o, shndx, value, ssize = struct.unpack_from("<IBBHQQ", table, pos)
+                            if info & 0xF not in _FUNC_TYPES or not value or shndx == 0:
+                                continue
+                            name = strtab[name_i:strtab.find(b"\0", name_i)].decode("latin-1")
+                            by_name.setdefault(name, value)  # aliases (malloc = __libc_malloc) too
+                            if value in starts and starts[value][0]:
+                                continue
+                            starts[value] = (ssize, name)
+        except (OSError, ValueError, struct.error):
+            pass  # unreadable or not an ELF: addresses in it stay "??"
+        self.by_name = by_name  # raw (mangled) name -> link-time address
+        self._starts = sorted(starts)
+        self._info = starts
+        self._names = demangle([n for _s, n in starts.values()]) if starts else {}
+
+    def vaddr(self, file_offset: int) -> int | None:
+        """The link-time address of a byte at ``file_offset`` in the file."""
+        for poff, filesz, vaddr in self.loads:
+            if poff <= file_offset < poff + filesz:
+                return file_offset - poff + vaddr
+        return None
+
+    def file_offset(self, vaddr: int) -> int | None:
+        """Where the byte at link-time address ``vaddr`` lives in the file (uprobes take file offsets)."""
+        for poff, filesz, seg_vaddr in self.loads:
+            if seg_vaddr <= vaddr < seg_vaddr + filesz:
+                return vaddr - seg_vaddr + poff
+        return None
+
+    def function_at(self, vaddr: int) -> tuple[str, int, int] | None:
+        """(demangled name, start, offset) of the function containing ``vaddr``."""
+        i = bisect.bisect_right(self._starts, vaddr) - 1
+        if i < 0:
+            return None
+        start = self._starts[i]
+        size, name = self._info[start]
+        nxt = self._starts[i + 1] if i + 1 < len(self._starts) else None
+        if size and vaddr >= start + size:
+            return None
+        if not size and nxt is not None and vaddr >= nxt:
+            return None
+        return self._names.get(name, name), start, vaddr - start
+
+
+class _Addr2Line:
+    """One long-lived ``addr2line -a -f -i -C -e FILE`` reading addresses on stdin.
+
+    It flushes after each address; each query is followed by the sentinel address 0 so we know
+    where a variable-length answer (one function + file:line per inlining level) ends.
+    """
+
+    _SENTINEL = "0x0000000000000000"
+
+    def __init__(self, path: str) -> None:
+        exe = shutil.which("addr2line")
+        self._proc = None
+        if exe:
+            try:
+                self._proc = subprocess.Popen([exe, "-a", "-f", "-i", "-C", "-e", path], stdin=subprocess.PIPE,
+                                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                              bufsize=1)
+            except OSError:
+                self._proc = None
+
+    def lookup(self, vaddr: int) -> list[tuple[str | None, str | None, int | None]]:
+        """(function, file, line) per inlining level, innermost first; [] when unknown."""
+        if self._proc is None or self._proc.poll() is not None:
+            return []
+        try:
+            self._proc.stdin.write(f"{vaddr:#x}\n0\n")
+            self._proc.stdin.flush()
+            lines = [self._proc.stdout.readline().strip()]  # the echoed address
+            while True:
+                line = self._proc.stdout.readline()
+                if not line:
+                    return []
+                line = line.strip()
+                if line == self._SENTINEL:
+                    self._proc.stdout.readline()
+                    self._proc.stdout.readline()
+                    break
+                lines.append(line)
+        except (OSError, ValueError):
+            return []
+        out = []
+        body = lines[1:]
+        for func, where in zip(body[0::2], body[1::2]):
+            path, _, rest = where.rpartition(":")
+            m = re.match(r"(\d+)", rest)
+            ok = path and not path.startswith("??") and m and m.group(1) != "0"
+            out.append((None if func == "??" else func, path if ok else None, int(m.group(1)) if ok else None))
+        return [o for o in out if o != (None, None, None)]
+
+    def close(self) -> None:
+        if self._proc is not None:
+            try:
+                self._proc.stdin.close()
+                self._proc.wait(timeout=2)
+            except (OSError, subprocess.TimeoutExpired):
+                self._proc.kill()
+            self._proc = None
+
+
+_OBJDUMP_LINE = re.compile(r"^\s*([0-9a-f]+):\t")
+
+
+def _previous_instruction(path: str, func_start: int, vaddr: int) -> int | None:
+    """Address of the instruction that ends at ``vaddr``, by disassembling from the function start."""
+    exe = shutil.which("objdump")
+    if not exe or vaddr <= func_start:
+        return None
+    try:
+        r = subprocess.run([exe, "-d", "--no-show-raw-insn", f"--start-address={func_start:#x}",
+                            f"--stop-address={vaddr:#x}", path], capture_output=True, text=True,
+                           timeout=_TOOL_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    last = None
+    for line in r.stdout.splitlines():
+        m = _OBJDUMP_LINE.match(line)
+        if m:
+            last = int(m.group(1), 16)
+    return last
+
+
+class CodeMap:
+    """Symbolise code addresses of one process; caches per file. ``close()`` stops helpers."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._maps = read_exec_mappings(pid)
+        self._elves: dict[str, ElfFunctions] = {}
+        self._a2l: dict[str, _Addr2Line] = {}
+        self._cache: dict[tuple[int, bool, bool], tuple[Frame, ...]] = {}
+        self._lock = threading.Lock()
+
+    def _mapping(self, address: int) -> ExecMapping | None:
+        for m in self._maps:
+            if m.start <= address < m.end:
+                return m
+        return None
+
+    def _elf(self, path: str) -> ElfFunctions:
+        elf = self._elves.get(path)
+        if elf is None:
+            elf = self._elves[path] = ElfFunctions(path)
+        return elf
+
+    def frame(self, address: int, *, trap: bool = False, return_address: bool = False) -> Frame:
+        """The Frame of a code address: its real (not inlined) function+offset and that function's line.
+
+        ``trap``: ``address`` is where a data breakpoint trapped; the frame describes the
+        instruction just before it (the one that wrote). ``return_address``: a call-chain entry
+        past a call; its line is looked up at ``address - 1`` (inside the call).
+        """
+        return self.frames(address, trap=trap, return_address=return_address)[-1]
+
+    def frames(self, address: int, *, trap: bool = False, return_address: bool = False) -> tuple[Frame, ...]:
+        """Like gdb's backtrace for one pc: the inlined frames, innermost first, then the real function."""
+        key = (address, trap, return_address)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit
+            m = self._mapping(address)
+            if m is None:  # a library loaded after we read maps
+                self._maps = read_exec_mappings(self.pid)
+                m = self._mapping(address)
+            frames = self._symbolise(address, m, trap, return_address)
+            self._cache[key] = frames
+            return frames
+
+    def _symbolise(self, address: int, m: ExecMapping | None, trap: bool,
+                   return_address: bool) -> tuple[Frame, ...]:
+        if m is None:
+            return (Frame(address, None),)
+        elf = self._elf(m.path)
+        vaddr = elf.vaddr(address - m.start + m.offset)
+        if vaddr is None:
+            return (Frame(address, None, file=os.path.basename(m.path)),)
+        bias = address - vaddr
+        fn = elf.function_at(vaddr)
+        if trap and fn is not None:
+            prev = _previous_instruction(m.path, fn[1], vaddr)
+            if prev is not None:
+                vaddr, address = prev, prev + bias
+                fn = elf.function_at(vaddr)
+        levels: list[tuple[str | None, str | None, int | None]] = []
+        if elf.has_lines:
+            a2l = self._a2l.get(m.path)
+            if a2l is None:
+                a2l = self._a2l[m.path] = _Addr2Line(m.path)
+            levels = a2l.lookup(vaddr - 1 if return_address else vaddr)
+        file, line = (levels[-1][1], levels[-1][2]) if levels else (None, None)
+        inlined = tuple(Frame(address, f or "??", None, fl, ln) for f, fl, ln in levels[:-1])
+        if fn is None:
+            name = levels[-1][0] if levels else None
+            return inlined + (Frame(address, name, None, file or os.path.basename(m.path), line),)
+        name, _start, offset = fn
+        return inlined + (Frame(address, name, offset, file or os.path.basename(m.path), line),)
+
+    def close(self) -> None:
+        with self._lock:
+            for a in self._a2l.values():
+                a.close()
+            self._a2l.clear()
+
+    def __enter__(self) -> CodeMap:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

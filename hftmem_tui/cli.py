@@ -72,6 +72,13 @@ def cmd_engine(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_attach(args: argparse.Namespace) -> int:
+    from .ui.attach import run_attach
+
+    return run_attach(args.pid, refresh_s=args.refresh, graph_style=args.graph, perf=not args.no_perf,
+                      allocators_file=args.allocators)
+
+
 def cmd_scenario(args: argparse.Namespace) -> int:
     ctl = EngineControl(args.pid, name=args.control)
     for name in args.on:
@@ -420,6 +427,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--control", default=None, metavar="NAME", help="abstract socket name (default hftmem-engine-PID)")
     e.add_argument("--list-scenarios", action="store_true", help="list the scenarios and exit")
     e.set_defaults(func=cmd_engine)
+
+    at = sub.add_parser("attach", help="the live TUI on a running process, zero-stop")
+    at.add_argument("pid", type=_pid)
+    at.add_argument("--refresh", type=_positive_seconds, default=1.0, metavar="S",
+                    help="seconds between samples (default 1: low cost to the target and to the terminal)")
+    at.add_argument("--graph", choices=("braille", "block"), default="braille",
+                    help="graph characters (block for fonts without braille)")
+    at.add_argument("--no-perf", action="store_true", help="do not run perf stat")
+    at.add_argument("--allocators", default=None, metavar="FILE",
+                    help="TOML file describing the engine's allocator globals (see examples/allocators.toml)")
+    at.set_defaults(func=cmd_attach)
 
     s = sub.add_parser("scenario", help="switch scenarios of a running engine on or off, print its state")
     s.add_argument("pid", type=_pid)

@@ -147,6 +147,9 @@ class HftmemApp(App):
             self.notify("\n".join(notes), title="started with notes", severity="warning", timeout=8)
         self._check_size()
         self._install_signal_handlers()
+        if not self.feed.live:
+            self.query_one(AuditPanel).query_one("#audit-summary", Static).update(
+                "readiness audit: needs a live process (this is a recording)")
         if self.sampling:
             self._sample_loop()
             if self.feed.live:
@@ -265,9 +268,6 @@ class HftmemApp(App):
     # ------------------------------------------------------------------ audit
     def action_audit_now(self) -> None:
         if not self.feed.live or self.target_gone or self._audit_busy:
-            if not self.feed.live:
-                self.query_one(AuditPanel).query_one("#audit-summary", Static).update(
-                    "readiness audit: needs a live process (this is a recording)")
             return
         if self.audit_runs and self.active_pane != "audit":
             return  # off screen: the next visit to the pane runs it

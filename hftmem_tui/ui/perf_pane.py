@@ -16,6 +16,7 @@ from hftmem_tui.ui.graph import sparkline
 from hftmem_tui.ui.overview import fmt_rate
 
 NOT_SUPPORTED = "not supported here"
+UNITS = {"task-clock": "task-clock ms"}  # perf counts task-clock in ms: 1000 per second = one busy core
 
 
 class PerfCounters(Static):
@@ -46,7 +47,7 @@ class PerfCounters(Static):
                 continue
             values = series.values()[-spark_w:]
             now = values[-1]
-            table.add_row(event, fmt_rate(now), fmt_rate(min(values)), fmt_rate(max(values)),
+            table.add_row(UNITS.get(event, event), fmt_rate(now), fmt_rate(min(values)), fmt_rate(max(values)),
                           Text(sparkline(values, spark_w), style="cyan"))
         p = sample.perf
         foot = f"last interval: {p.span_s:.1f} s of counting" if p is not None else "no new interval this refresh"

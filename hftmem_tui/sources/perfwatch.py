@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import dataclasses
 import errno
 import json
 import mmap
@@ -522,15 +521,9 @@ class PerfWatch:
         if self._code is None:
             return Frame(ip, None), tuple(Frame(a, None) for a in chain)
         try:
-            first = self._code.frames(ip, trap=True)
-            rest = [f for a in chain[1:] for f in self._code.frames(a, return_address=True)]
+            return self._code.hit_frames(ip, chain[1:])
         except SourceError:
             return Frame(ip, None), tuple(Frame(a, None) for a in chain)
-        # Like gdb's frame #0: the pc's own (innermost, maybe inlined) source line, named by the
-        # real function that contains it, + offset (what objdump and perf show).
-        location = first[-1] if len(first) == 1 else dataclasses.replace(first[-1], file=first[0].file,
-                                                                         line=first[0].line)
-        return location, tuple(first) + tuple(rest)
 
     # ----------------------------------------------------------- teardown
     def _close_fds(self) -> None:

@@ -47,14 +47,16 @@ from hftmem_tui.sources.errors import AccessDenied, NoDebugInfo, NoSuchProcess, 
 from hftmem_tui.sources.exprguard import check_command, check_expression
 from hftmem_tui.sources.gdbmi import GdbCommandError, MiResult, _mi_quote, result_of, wait_for_token
 from hftmem_tui.sources.memory import read_memory
-from hftmem_tui.sources.perfwatch import _cap_eff
+from hftmem_tui.sources.perfwatch import HotField, _cap_eff
 from hftmem_tui.sources.procfs import check_target, read_status
 from hftmem_tui.sources.symbols import exe_path_of, read_elf_info
 from hftmem_tui.sources.watch import Frame, WatchHit, WatchLimitError, WatchSpec, check_budget
 
-__all__ = ["AlreadyTraced", "GdbSession", "check_attach", "DEFAULT_TIMEOUT"]
+__all__ = ["AlreadyTraced", "DEFAULT_MAX_RATE", "DEFAULT_TIMEOUT", "GdbSession", "SessionStats", "Watchpoint",
+           "check_attach"]
 
 DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_RATE = 20.0  # hits/s: at ~5 ms per stop, 10% of the writing thread's time
 CAP_SYS_PTRACE = 19
 _SLICE = 0.05
 _REINTERRUPT = 0.3  # seconds without the stop we asked for before asking again
@@ -66,6 +68,14 @@ _LWP_RE = re.compile(r"\b(?:LWP|process)\s+(\d+)")
 
 class AlreadyTraced(SourceError):
     """Another debugger or tracer already holds the process (ptrace allows one tracer)."""
+
+
+def _value_bytes(text: str | None, length: int) -> bytes | None:
+    """gdb's printed value of our ``unsigned`` watch expression (``"42"``, ``"65 'A'"``) as bytes."""
+    m = re.match(r"\s*(\d+)", text or "")
+    if not m or int(m.group(1)) >= 1 << (8 * length):
+        return None
+    return int(m.group(1)).to_bytes(length, "little")
 
 
 # ------------------------------------------------------------------ pre-attach checks
@@ -605,9 +615,16 @@ class GdbSession:
                     return None
                 self._pump(_SLICE if left is None else min(_SLICE, left))
 
-    def hits(self, timeout: float | None = None, count: int | None = None) -> Iterator[WatchHit]:
-        """Log-and-continue hits until ``timeout`` seconds or ``count`` hits."""
+    def hits(self, timeout: float | None = None, count: int | None = None,
+             max_rate: float | None = None) -> Iterator[WatchHit]:
+        """Log-and-continue hits until ``timeout`` seconds or ``count`` hits.
+
+        Each hit stops the writing thread for milliseconds: above ``max_rate`` hits per second
+        (None: DEFAULT_MAX_RATE; 0: no guard) every watchpoint is deleted and HotField raised.
+        """
+        limit = DEFAULT_MAX_RATE if max_rate is None else float(max_rate)
         deadline = None if timeout is None else time.monotonic() + timeout
+        recent: deque[float] = deque()
         n = 0
         while count is None or n < count:
             left = None if deadline is None else deadline - time.monotonic()
@@ -617,6 +634,18 @@ class GdbSession:
             if hit is None:
                 return
             n += 1
+            now = time.monotonic()
+            recent.append(now)
+            while recent and recent[0] < now - 1.0:
+                recent.popleft()
+            if limit and len(recent) > limit:
+                paused = sum(self._pauses[-len(recent):])
+                for wp in list(self._watch.values()):
+                    with contextlib.suppress(SourceError):
+                        self.unwatch(wp)
+                raise HotField(f"disarmed {hit.spec.label}: hot field, more than {limit:,.0f} hits in the last "
+                               f"second stopped the engine's thread for {paused * 1e3:,.0f} ms; raise --max-rate "
+                               f"to watch it anyway, or use the perf backend (no stop)")
             yield hit
 
     def resume(self) -> float | None:
@@ -665,12 +694,13 @@ class GdbSession:
                 self._threads[t.get("id")] = int(m.group(1)) if m else None
         frames = (results[0].payload or {}).get("stack", []) if results[0] is not None else []
         location, backtrace = self._frames(p.get("frame") or {}, frames)
+        value = p.get("value") or {}
         old = None
         if wp is not None:
-            old = self._last.get(wp.number)
+            # gdb's own old value is exact (it keeps the value it last saw); ours is a fallback
+            old = _value_bytes(value.get("old"), wp.spec.length) or self._last.get(wp.number)
             if new is not None:
                 self._last[wp.number] = new
-        value = p.get("value") or {}
         return WatchHit(
             time=time.time() - (time.monotonic() - t_stop),
             spec=spec or WatchSpec(1, 1, "write", f"gdb watchpoint {wpt.get('number')}"),
@@ -685,7 +715,7 @@ class GdbSession:
         for f in ([top] if top else []) + [s for s in stack]:
             with contextlib.suppress(KeyError, ValueError, TypeError):
                 a = int(f["addr"], 16)
-                if not addrs or addrs[-1] != a:  # inlined frames share their caller's pc
+                if a and (not addrs or addrs[-1] != a):  # inlined frames share their caller's pc
                     addrs.append(a)
         if not addrs:
             return None, ()

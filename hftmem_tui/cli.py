@@ -410,6 +410,14 @@ def _print_allocs(args, report, offenders, specs, warm_cpu) -> None:
                 print(f"      #{i} {f}")
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    """A hardware watchpoint, headless: perf by default (no stop), gdb on request (stop and inspect)."""
+    from .watchcmd import run_watch
+
+    return run_watch(args.pid, args.target, access=args.access, count=args.count, timeout=args.timeout,
+                     via=args.via, max_rate=args.max_rate)
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -508,6 +516,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="threads on the hot path: any allocator call there after warm-up raises an alarm")
     a.add_argument("--json", action="store_true", help="one JSON object on stdout")
     a.set_defaults(func=cmd_allocs)
+
+    w = sub.add_parser("watch", help="hardware watchpoint, headless: one line per hit (perf: no stop; gdb: stops "
+                                     "the writing thread)")
+    w.add_argument("pid", type=_pid)
+    w.add_argument("target", metavar="SYMBOL[.field]|ADDR[:LEN]")
+    w.add_argument("--access", choices=("write", "read", "rw"), default="write",
+                   help="what triggers a hit (default write; read needs --via gdb)")
+    w.add_argument("--count", type=_count, default=None, metavar="N", help="stop after N hits")
+    w.add_argument("--timeout", type=_positive_seconds, default=None, metavar="S", help="stop after S seconds")
+    w.add_argument("--via", choices=("perf", "gdb"), default=None,
+                   help="perf (default when permitted: no ptrace, never stops the engine) or gdb (ptrace: stops "
+                        "the writing thread at each hit)")
+    w.add_argument("--max-rate", type=float, default=None, metavar="HZ",
+                   help="disarm above this many hits/s (perf default 2000, gdb default 20; 0 = no guard)")
+    w.set_defaults(func=cmd_watch)
     return p
 
 

@@ -104,7 +104,7 @@ def test_target_execs_another_program(engine_binary, tmp_path):
             assert rec.returncode == 0 and "Traceback" not in err
             lines = err.strip().splitlines()
             # first line: the shell is not an engine; then one line for the exec
-            assert len(lines) == 2 and "no debug info" in lines[0] or "not a hftmem" in lines[0], err
+            assert len(lines) == 2 and ("no debug info" in lines[0] or "not a hftmem" in lines[0]), err
             expect_exe = "/sleep" if p is to_sleep else str(engine_binary)
             assert f"process {p.pid} exec'd " in lines[1] and expect_exe in lines[1], err
             samples = list(Recording.open(str(recs[p.pid][1])).samples())

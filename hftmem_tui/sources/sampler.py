@@ -10,6 +10,7 @@ Nothing here stops, traces or writes to the target.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -23,7 +24,7 @@ from hftmem_tui.model.decode import EngineStats, decode_engine_stats
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.errors import NoSuchProcess, NotAnEngine, SourceError, SymbolNotFound, ZombieProcess
 from hftmem_tui.sources.memory import read_memory
-from hftmem_tui.sources.perf import PerfStream
+from hftmem_tui.sources.perf import PerfStream, describe_exit
 from hftmem_tui.sources.process import ProcessInfo, ProcessProbe
 from hftmem_tui.sources.snapshot import DEMO_SPECS, ENGINE_STATS_SYMBOL
 from hftmem_tui.sources.symbols import SymbolTable
@@ -129,6 +130,17 @@ class _EngineReader:
         return stats, views
 
 
+def _exe_identity(pid: int) -> tuple[str, int, int] | None:
+    """(path, device, inode) of the running executable: the inode changes on exec, not when the
+    file is replaced on disk (the link then reads "PATH (deleted)"). None if unreadable."""
+    link = f"/proc/{pid}/exe"
+    try:
+        st = os.stat(link)
+        return os.readlink(link).removesuffix(" (deleted)"), st.st_dev, st.st_ino
+    except OSError:
+        return None
+
+
 class _PerfDrain:
     """One ``perf stat -I`` for the whole session; a thread parks its intervals until drained."""
 
@@ -203,6 +215,8 @@ class LiveSampler:
         self._seq = 0
         self._perf_error_noted = False
         self.live = True
+        self._exe: tuple[str, int, int] | None = None
+        self._told: set[str] = set()
         self.force_full = False  # next sample reads full smaps regardless of its cycle (new file)
 
     @property
@@ -227,6 +241,7 @@ class LiveSampler:
                 self._perf = _PerfDrain(self.pid, self.perf_interval_ms)
             except SourceError as e:
                 self.notes.append(f"perf: {e}")
+        self._exe = _exe_identity(self.pid)
         self.info = TargetInfo(self.pid, status.name, first.exe, first.cmdline, first.username,
                                first.create_time, socket.gethostname(), procfs.read_sched(self.pid),
                                self._engine is not None)
@@ -245,6 +260,35 @@ class LiveSampler:
             self._perf.close()
             self._perf = None
 
+    def _exec_seen(self, exe: tuple[str, int, int]) -> str:
+        """The target exec'd another program (same pid): what we knew of the old image is void."""
+        note = f"process {self.pid} exec'd {exe[0]} (was {self._exe[0] if self._exe else 'unknown'})"
+        self._exe = exe
+        had_engine, self._engine = self._engine is not None, None  # its addresses were the old image's
+        self.force_full = True  # every mapping changed
+        if self.want_engine:
+            for attempt in range(3):
+                try:
+                    self._engine = _EngineReader(self.pid)
+                    return note + ": reading its engine stats"
+                except TargetGone:
+                    raise
+                except NotAnEngine as e:  # maybe an engine that has not written its magic yet
+                    error = e
+                    time.sleep(0.05)
+                except SourceError as e:
+                    error = e
+                    break
+            if had_engine:
+                return note + f": engine stats stop here ({error})"
+        return note
+
+    def fresh_notes(self, sample: LiveSample) -> list[str]:
+        """The notes of ``sample`` not seen in earlier samples: what a headless command tells once."""
+        new = [n for n in sample.notes if n not in self._told]
+        self._told.update(new)
+        return new
+
     def sample(self) -> LiveSample:
         """Read one sample now (the caller paces the calls)."""
         if self.info is None:
@@ -261,6 +305,9 @@ class LiveSampler:
             raise ZombieProcess(pid)
         stat = procfs.read_stat(pid)
         process = self._probe.sample()
+        exe = _exe_identity(pid)
+        if exe is not None and exe != self._exe:
+            notes.append(self._exec_seen(exe))
         t1 = clock()
         cost["status"] = (t1 - t0) * 1000
 
@@ -293,6 +340,9 @@ class LiveSampler:
         perf = None
         if self._perf is not None:
             perf = self._perf.drain()
+            if self._perf.ended and not self._perf.error:
+                procfs.check_target(pid)  # perf ends with its target: then this raises TargetGone
+                self._perf.error = f"perf stat {describe_exit(self._perf.stream.returncode)}: no perf counters from here on"
             if self._perf.error and not self._perf_error_noted:
                 notes.append(f"perf: {self._perf.error}")
                 self._perf_error_noted = True

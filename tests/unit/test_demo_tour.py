@@ -28,7 +28,7 @@ def test_observed_once_with_the_sample_before_switch_on_as_baseline():
     assert s.engine_reports_on() is True and not s.observed_now
     assert s.add(sample(0.6, scenarios=["double-free"], pool_double_frees=9))  # first time: True
     assert not s.add(sample(0.9, scenarios=["double-free"], pool_double_frees=12))  # already observed
-    assert s.observed["double-free"].startswith("pool_double_frees +9")
+    assert s.observed["double-free"].startswith("pool_double_frees +6 in 0.6 s")
     s.switch_off()
     assert s.fixed and not s.bug_on
     s.goto(0)

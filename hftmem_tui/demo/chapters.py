@@ -68,6 +68,7 @@ class Chapter:
     where: str  # function it sits in
     pane: str  # pane id to focus (see PANES)
     highlight: str  # row or gauge to highlight in that pane
+    gauge: str  # the EngineStats counter the tour panel shows live beside the chapter
     look: str  # what to look at there
     confirm: str  # how to confirm it
     watch: str | None  # suggested watch target (SYMBOL[.field]) for corruption chapters
@@ -79,6 +80,12 @@ class Chapter:
     @property
     def scenario(self) -> str:
         return self.name
+
+    def gauge_value(self, sample: TourSample | None) -> int | None:
+        """The chapter's gauge in ``sample`` (None without engine data)."""
+        if sample is None or sample.engine is None:
+            return None
+        return getattr(sample.engine, self.gauge)
 
     def observed(self, baseline: TourSample, samples: Sequence[TourSample]) -> Observation:
         """Whether ``samples`` (taken with the bug on) show the effect against ``baseline``."""
@@ -269,7 +276,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             "deletes them. Nothing crashes: RSS just grows until the box swaps or the OOM killer "
             "takes the engine down in the middle of the session.",
         code="Order* leaked = new Order[64];               // never freed", where="Strategy::leak_step",
-        pane="overview", highlight="leak-verdict",
+        pane="overview", highlight="leak-verdict", gauge="leaked_bytes",
         look="The RSS graph climbs in a straight line and the leak verdict turns 'growing'; in "
              "Mappings the [heap] row is the one that grows (the engine allocates from brk).",
         confirm="The trend fit's slope and its 95% interval exclude zero; the growing mapping is "
@@ -285,7 +292,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             "order: its fields change under the strategy's feet.",
         code="*reinterpret_cast<volatile std::uint32_t*>(&victim->qty) = 0xBADu;",
         where="Strategy::on_tick",
-        pane="allocators", highlight="hftmem_order_pool.poison_violations",
+        pane="allocators", highlight="hftmem_order_pool.poison_violations", gauge="pool_poison_violations",
         look="The order pool's poison_violations counter rises: the pool fills free slots with 0xDD "
              "and finds the poison overwritten when it hands the slot out again.",
         confirm="Watch hftmem_stale_order (write): each hit's backtrace is the line that keeps the "
@@ -302,7 +309,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             "extra bytes land in the next field, price: the order goes out at a corrupted price "
             "and only the risk check notices.",
         code="dst[i] = src[i];", where="Strategy::on_tick (naive strcpy into Order::symbol)",
-        pane="memory", highlight="hftmem_last_order.price",
+        pane="memory", highlight="hftmem_last_order.price", gauge="corrupted_orders",
         look="In Memory, hftmem_last_order: the bytes after symbol[8] read 'DAQ' where the price "
              "should be; the engine's corrupted_orders counter climbs.",
         confirm="Watch hftmem_last_order.price (the field after symbol[8]): the new value's low bytes "
@@ -318,7 +325,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             "the heap; the engine's pool refuses the second free and counts it.",
         code="hftmem_order_pool.free(victim);  // detected: returns false, list intact",
         where="Strategy::on_tick",
-        pane="allocators", highlight="hftmem_order_pool.double_frees",
+        pane="allocators", highlight="hftmem_order_pool.double_frees", gauge="pool_double_frees",
         look="The order pool's double_frees counter rises while live stays steady.",
         confirm="Watch hftmem_order_pool.double_frees_: each hit's backtrace is ObjectPool::free "
                 "called twice from Strategy::on_tick.",
@@ -333,7 +340,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             "every message. Each malloc can take a lock, fault in a page or trim the heap: a "
             "microsecond spike in the middle of the critical path.",
         code="auto* n = new OrderNote;", where="Strategy::on_tick",
-        pane="latency", highlight="hot_path_allocs",
+        pane="latency", highlight="hot_path_allocs", gauge="hot_path_allocs",
         look="The engine's hot_path_allocs counter grows with every message; the latency pane's "
              "max gap shows the occasional spike the allocator adds.",
         confirm="`hftmem allocs PID --hot auto` counts the malloc/operator new calls per thread "
@@ -348,7 +355,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             "a small pin. The holes between the pins can never be reused, so the heap grows while "
             "the engine holds only tens of KiB.",
         code="void* pin = std::realloc(frag_block_, kFragPinBytes);", where="Strategy::frag_step",
-        pane="mappings", highlight="[heap]",
+        pane="mappings", highlight="[heap]", gauge="frag_live_bytes",
         look="The [heap] mapping grows and the minor-fault rate climbs, yet frag_live_bytes stays "
              "around 100 KiB: memory used is not memory held.",
         confirm="Compare the [heap] growth in Mappings with frag_live_bytes in the engine stats: a "
@@ -364,7 +371,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             "tens of ns per message; threads sharing a core hide it.",
         code="static constexpr std::size_t kLine = Padded ? 64 : alignof(std::size_t);",
         where="BasicSpscRing (PackedSpscRing = Padded false)", source="native/include/hftmem/spsc_ring.h",
-        pane="latency", highlight="ring_ns_per_msg",
+        pane="latency", highlight="ring_ns_per_msg", gauge="ring_ns_per_msg",
         look="Allocators: hftmem_md_ring_packed now carries the messages; Latency: msgs/s and "
              "ring ns/msg before and after (the cost shows on bare metal, little on a small VM).",
         confirm="The packed ring's tail index advances while the padded ring's stays put; compare "
@@ -378,7 +385,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         bug="Orders are never retired (a lost cancel ack, a stuck venue), so the fixed-size order "
             "pool fills up. From then on every new order is rejected: the strategy goes silent.",
         code="if (!on(kPoolExhaustion))", where="Strategy::on_tick (the retire loop it guards is skipped)",
-        pane="allocators", highlight="hftmem_order_pool.live",
+        pane="allocators", highlight="hftmem_order_pool.live", gauge="pool_rejects",
         look="The order pool's live gauge goes to 4096/4096 and rejects starts counting.",
         confirm="Watch hftmem_order_pool.rejects_: each hit is an order the strategy could not send.",
         watch="hftmem_order_pool.rejects_",

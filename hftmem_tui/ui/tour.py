@@ -59,6 +59,7 @@ class TourPanel(Vertical, can_focus=True):
     TourPanel:focus-within, TourPanel:focus { border: round $success; }
     TourPanel > #tour-title { height: 1; text-style: bold; }
     TourPanel > #tour-status { height: auto; max-height: 3; }
+    TourPanel > #tour-gauge { height: 1; }
     TourPanel > VerticalScroll { height: 1fr; }
     """
     BINDINGS = [
@@ -110,6 +111,7 @@ class TourPanel(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         yield Static(id="tour-title")
         yield Static(id="tour-status")
+        yield Static(id="tour-gauge")
         with VerticalScroll():
             yield Static(id="tour-body")
 
@@ -220,5 +222,18 @@ class TourPanel(Vertical, can_focus=True):
         self.query_one("#tour-body", Static).update(self.body_text())
         self._render_status()
 
+    def gauge_text(self) -> Text:
+        """The chapter's counter, live, and how far it moved since the bug went on."""
+        s, c = self.state, self.state.chapter
+        value = c.gauge_value(s.last)
+        if value is None:
+            return Text(f"{c.gauge}: waiting for engine data", style="dim")
+        text = Text.assemble(("▶ ", "bold"), (f" {c.gauge} {value:,} ", "reverse bold"))
+        base = c.gauge_value(s.baseline) if s.bug_on or s.fixed else None
+        if base is not None:
+            text.append(f"  {value - base:+,} since the bug went on")
+        return text
+
     def _render_status(self) -> None:
         self.query_one("#tour-status", Static).update(self.status_text())
+        self.query_one("#tour-gauge", Static).update(self.gauge_text())

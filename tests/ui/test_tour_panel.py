@@ -86,6 +86,8 @@ def test_whole_tour_by_keys_on_the_real_engine(engine):
                 await pilot.press("f")
                 await wait_for(pilot, lambda: chapter.scenario not in control.status().scenarios, 3)
                 assert "fixed: bug off" in status(panel)
+                gauge = str(panel.query_one("#tour-gauge", Static).render())
+                assert chapter.gauge in gauge and "since the bug went on" in gauge
                 if i + 1 < len(CHAPTERS):
                     await pilot.press("n")
             observed = [m.chapter.name for m in app.messages if isinstance(m, TourPanel.ChapterObserved)]

@@ -54,6 +54,8 @@ def test_chapter_quotes_real_code_and_names_a_pane(chapter):
     source = (ROOT / chapter.source).read_text()
     assert chapter.code in source, f"{chapter.name}: quoted line not in {chapter.source}"
     assert chapter.pane in PANES and chapter.highlight
+    assert chapter.gauge in {f.name for f in dataclasses.fields(EngineStats)}
+    assert chapter.gauge_value(sample(0.0, **{chapter.gauge: 42})) == 42 and chapter.gauge_value(None) is None
     assert 2 <= chapter.bug.count(". ") + 1 <= 4  # two or three sentences
     assert chapter.fix and chapter.look and chapter.confirm and chapter.timeout_s > 0
     if chapter.watch is not None:

@@ -61,6 +61,7 @@ class TourPanel(Vertical, can_focus=True):
     TourPanel > #tour-status { height: auto; max-height: 3; }
     TourPanel > #tour-gauge { height: 1; }
     TourPanel > VerticalScroll { height: 1fr; }
+    TourPanel #tour-watch { height: auto; display: none; border: round $warning; }
     """
     BINDINGS = [
         Binding("n", "next", "next chapter"),
@@ -113,6 +114,7 @@ class TourPanel(Vertical, can_focus=True):
         yield Static(id="tour-status")
         yield Static(id="tour-gauge")
         with VerticalScroll():
+            yield Static(id="tour-watch")
             yield Static(id="tour-body")
 
     def on_mount(self) -> None:
@@ -165,6 +167,12 @@ class TourPanel(Vertical, can_focus=True):
             return
         self.post_message(self.WatchRequested(c, c.watch))
 
+    def show_watch_result(self, lines: list[str]) -> None:
+        """Show what the chapter's watchpoint caught (hit, location, call chain) above the text."""
+        box = self.query_one("#tour-watch", Static)
+        box.update(Text("\n".join(lines)))
+        box.display = True
+
     def _move(self, index: int) -> None:
         index = max(0, min(len(self.state.chapters) - 1, index))
         if index == self.state.index:
@@ -172,6 +180,7 @@ class TourPanel(Vertical, can_focus=True):
         if self.state.bug_on:  # never leave a chapter's bug running behind us
             self.post_message(self.ScenarioRequested(self.state.chapter.scenario, False))
         self.state.goto(index)
+        self.query_one("#tour-watch", Static).display = False
         self._render_chapter()
         self.post_message(self.ChapterChanged(self.state.chapter))
 

@@ -417,6 +417,28 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return run_watch(args.pid, args.target, access=args.access, count=args.count, timeout=args.timeout,
                      via=args.via, max_rate=args.max_rate)
 
+def _chapter(text: str) -> str:
+    from .demo.chapters import find_chapter
+
+    try:
+        return find_chapter(text).name
+    except KeyError as e:
+        raise argparse.ArgumentTypeError(e.args[0]) from None
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The guided tour: headless with --script (CI, slow links), else the TUI with a tour panel."""
+    from .demo.chapters import CHAPTERS, find_chapter
+
+    if args.script:
+        from .demo.script import run_script
+
+        chapters = [find_chapter(args.chapter)] if args.chapter else list(CHAPTERS)
+        return run_script(chapters, out=lambda line: print(line, flush=True))
+    sys.stderr.write("hftmem: the interactive tour needs the TUI, which this build does not have yet; "
+                     "run `hftmem demo --script`\n")
+    return EXIT_USAGE
+
 
 # --------------------------------------------------------------------------- parser
 
@@ -505,6 +527,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--no-perf", action="store_true", help="do not run perf stat")
     x.add_argument("--no-engine", action="store_true", help="do not read the demo engine's stats block")
     x.set_defaults(func=cmd_export)
+
+    dm = sub.add_parser("demo", help="the guided tour of the classic memory bugs on a demo engine it starts and stops")
+    dm.add_argument("--script", action="store_true",
+                    help="headless: run every chapter (bug on, observed, bug off), one line each; exit 0 if all observed")
+    dm.add_argument("--chapter", type=_chapter, default=None, metavar="NAME",
+                    help="start at this chapter (with --script: run only it)")
+    dm.set_defaults(func=cmd_demo)
 
     a = sub.add_parser("allocs", help="per-thread allocator calls through uprobes (opt-in, no ptrace); "
                                       "alarms for hot threads that allocate")

@@ -19,6 +19,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static, TabbedContent, TabPane
@@ -45,6 +46,8 @@ PANES = (("overview", "Overview"), ("mappings", "Mappings"), ("perf", "Perf"), (
          ("latency", "Latency"), ("memory", "Memory"), ("audit", "Audit"))
 MIN_SIZE = (60, 16)  # below this the panes cannot say anything useful: a notice instead
 AUDIT_EVERY_S = 5.0
+# The widget that takes the keys when a pane is shown (its bindings then show in the footer).
+FOCUS = {"mappings": "#mappings-table", "memory": "#hex-body", "audit": "#audit-table"}
 
 HELP = """\
 [b]hftmem attach[/b] — zero-stop view of one process (no ptrace, no signals, no writes)
@@ -200,6 +203,10 @@ class HftmemApp(App):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._update_pane(event.pane.id or "")
+        target = FOCUS.get(event.pane.id or "")
+        if target:
+            for widget in event.pane.query(target):
+                widget.focus()
         if event.pane.id == "audit" and self.feed.live and not self.audit_runs:
             self.action_audit_now()
 
@@ -207,7 +214,10 @@ class HftmemApp(App):
         s = self.last_sample
         if s is None or self._shown_seq.get(pane_id) == s.seq:
             return
-        widget = self.pane_widget(pane_id)
+        try:
+            widget = self.pane_widget(pane_id)
+        except NoMatches:  # the app is shutting down: its panes are gone
+            return
         if hasattr(widget, "show_sample"):
             widget.show_sample(s, self.history)
             self._shown_seq[pane_id] = s.seq

@@ -73,6 +73,13 @@ def cmd_engine(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_attach(args: argparse.Namespace) -> int:
+    from .ui.attach import run_attach
+
+    return run_attach(args.pid, refresh_s=args.refresh, graph_style=args.graph, perf=not args.no_perf,
+                      allocators_file=args.allocators)
+
+
 def cmd_scenario(args: argparse.Namespace) -> int:
     ctl = EngineControl(args.pid, name=args.control)
     for name in args.on:
@@ -408,6 +415,36 @@ def _print_allocs(args, report, offenders, specs, warm_cpu) -> None:
                 print(f"      #{i} {f}")
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    """A hardware watchpoint, headless: perf by default (no stop), gdb on request (stop and inspect)."""
+    from .watchcmd import run_watch
+
+    return run_watch(args.pid, args.target, access=args.access, count=args.count, timeout=args.timeout,
+                     via=args.via, max_rate=args.max_rate)
+
+def _chapter(text: str) -> str:
+    from .demo.chapters import find_chapter
+
+    try:
+        return find_chapter(text).name
+    except KeyError as e:
+        raise argparse.ArgumentTypeError(e.args[0]) from None
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The guided tour: headless with --script (CI, slow links), else the TUI with a tour panel."""
+    from .demo.chapters import CHAPTERS, find_chapter
+
+    if args.script:
+        from .demo.script import run_script
+
+        chapters = [find_chapter(args.chapter)] if args.chapter else list(CHAPTERS)
+        return run_script(chapters, out=lambda line: print(line, flush=True))
+    sys.stderr.write("hftmem: the interactive tour needs the TUI, which this build does not have yet; "
+                     "run `hftmem demo --script`\n")
+    return EXIT_USAGE
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -425,6 +462,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--control", default=None, metavar="NAME", help="abstract socket name (default hftmem-engine-PID)")
     e.add_argument("--list-scenarios", action="store_true", help="list the scenarios and exit")
     e.set_defaults(func=cmd_engine)
+
+    at = sub.add_parser("attach", help="the live TUI on a running process, zero-stop")
+    at.add_argument("pid", type=_pid)
+    at.add_argument("--refresh", type=_positive_seconds, default=1.0, metavar="S",
+                    help="seconds between samples (default 1: low cost to the target and to the terminal)")
+    at.add_argument("--graph", choices=("braille", "block"), default="braille",
+                    help="graph characters (block for fonts without braille)")
+    at.add_argument("--no-perf", action="store_true", help="do not run perf stat")
+    at.add_argument("--allocators", default=None, metavar="FILE",
+                    help="TOML file describing the engine's allocator globals (see examples/allocators.toml)")
+    at.set_defaults(func=cmd_attach)
 
     s = sub.add_parser("scenario", help="switch scenarios of a running engine on or off, print its state")
     s.add_argument("pid", type=_pid)
@@ -485,6 +533,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--no-engine", action="store_true", help="do not read the demo engine's stats block")
     x.set_defaults(func=cmd_export)
 
+    dm = sub.add_parser("demo", help="the guided tour of the classic memory bugs on a demo engine it starts and stops")
+    dm.add_argument("--script", action="store_true",
+                    help="headless: run every chapter (bug on, observed, bug off), one line each; exit 0 if all observed")
+    dm.add_argument("--chapter", type=_chapter, default=None, metavar="NAME",
+                    help="start at this chapter (with --script: run only it)")
+    dm.set_defaults(func=cmd_demo)
+
     a = sub.add_parser("allocs", help="per-thread allocator calls through uprobes (opt-in, no ptrace); "
                                       "alarms for hot threads that allocate")
     a.add_argument("pid", type=_pid)
@@ -495,6 +550,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="threads on the hot path: any allocator call there after warm-up raises an alarm")
     a.add_argument("--json", action="store_true", help="one JSON object on stdout")
     a.set_defaults(func=cmd_allocs)
+
+    w = sub.add_parser("watch", help="hardware watchpoint, headless: one line per hit (perf: no stop; gdb: stops "
+                                     "the writing thread)")
+    w.add_argument("pid", type=_pid)
+    w.add_argument("target", metavar="SYMBOL[.field]|ADDR[:LEN]")
+    w.add_argument("--access", choices=("write", "read", "rw"), default="write",
+                   help="what triggers a hit (default write; read needs --via gdb)")
+    w.add_argument("--count", type=_count, default=None, metavar="N", help="stop after N hits")
+    w.add_argument("--timeout", type=_positive_seconds, default=None, metavar="S", help="stop after S seconds")
+    w.add_argument("--via", choices=("perf", "gdb"), default=None,
+                   help="perf (default when permitted: no ptrace, never stops the engine) or gdb (ptrace: stops "
+                        "the writing thread at each hit)")
+    w.add_argument("--max-rate", type=float, default=None, metavar="HZ",
+                   help="disarm above this many hits/s (perf default 2000, gdb default 20; 0 = no guard)")
+    w.set_defaults(func=cmd_watch)
     return p
 
 

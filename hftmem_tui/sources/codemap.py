@@ -12,6 +12,7 @@ target beyond reading /proc/PID/maps. Every result is cached per (file, address)
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import os
 import re
 import shutil
@@ -282,6 +283,19 @@ class CodeMap:
             frames = self._symbolise(address, m, trap, return_address)
             self._cache[key] = frames
             return frames
+
+    def hit_frames(self, trap_ip: int, return_addresses) -> tuple[Frame, tuple[Frame, ...]]:
+        """A data breakpoint hit as (location, backtrace), shared by the perf and gdb backends.
+
+        Like gdb's frame #0: the writing instruction's own (innermost, maybe inlined) source line,
+        named by the real function that contains it + offset (what objdump and perf show); then
+        the inlined frames and each caller (``return_addresses``, outermost last).
+        """
+        first = self.frames(trap_ip, trap=True)
+        rest = [f for a in return_addresses for f in self.frames(a, return_address=True)]
+        location = first[-1] if len(first) == 1 else dataclasses.replace(first[-1], file=first[0].file,
+                                                                         line=first[0].line)
+        return location, tuple(first) + tuple(rest)
 
     def _symbolise(self, address: int, m: ExecMapping | None, trap: bool,
                    return_address: bool) -> tuple[Frame, ...]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from hftmem_tui.sources.errors import ToolFailed, ToolMissing
 
-__all__ = ["GdbCommandError", "MiResult", "FileGdbSession", "wait_for_token"]
+__all__ = ["GdbCommandError", "MiResult", "FileGdbSession", "result_of", "wait_for_token"]
 
 DEFAULT_TIMEOUT = 10.0
 _READ_SLICE = 0.05  # one select() slice while waiting for our token
@@ -63,6 +63,14 @@ def _mi_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def result_of(rec: dict, command: str, console: str = "", log: str = "") -> MiResult:
+    """A result record as MiResult; raises GdbCommandError for ``^error``."""
+    if rec.get("message") == "error":
+        payload = rec.get("payload") or {}
+        raise GdbCommandError(command, str(payload.get("msg", "unknown error")).strip())
+    return MiResult(rec.get("message") or "", rec.get("payload"), console, log)
+
+
 def wait_for_token(ctl, token: int, command: str, deadline: float, timeout: float, on_record=None) -> MiResult:
     """Read gdb's output in short slices until the result record carrying ``token`` arrives.
 
@@ -78,13 +86,13 @@ def wait_for_token(ctl, token: int, command: str, deadline: float, timeout: floa
         if remaining <= 0:
             raise ToolFailed(f"gdb did not answer {command!r} within {timeout:g} s")
         records = ctl.get_gdb_response(timeout_sec=min(_READ_SLICE, remaining), raise_error_on_timeout=False)
-        for rec in records:
+        for i, rec in enumerate(records):
             kind = rec.get("type")
             if kind == "result" and rec.get("token") == token:
-                if rec.get("message") == "error":
-                    payload = rec.get("payload") or {}
-                    raise GdbCommandError(command, str(payload.get("msg", "unknown error")).strip())
-                return MiResult(rec.get("message") or "", rec.get("payload"), "".join(console), "".join(log))
+                if on_record is not None:  # what came after ours in the same read (pipelined requests)
+                    for later in records[i + 1:]:
+                        on_record(later)
+                return result_of(rec, command, "".join(console), "".join(log))
             if kind == "console" and isinstance(rec.get("payload"), str):
                 console.append(rec["payload"])
             elif kind == "log" and isinstance(rec.get("payload"), str):

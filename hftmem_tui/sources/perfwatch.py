@@ -15,16 +15,13 @@ Why perf_event_open and not a ``perf record | perf script`` pipe: see BENCHMARKS
 kernel cost per hit for the target; the pipe adds two processes, ~50x more inspector CPU per
 hit and a report latency bounded by perf's own buffering).
 
-Run headless for a quick look::
-
-    python -m hftmem_tui.sources.perfwatch PID hftmem_engine_stats.ticks --count 3
+Run headless with ``hftmem watch PID hftmem_engine_stats.ticks --count 3`` (hftmem_tui/watchcmd.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import dataclasses
 import errno
 import json
 import mmap
@@ -522,15 +519,9 @@ class PerfWatch:
         if self._code is None:
             return Frame(ip, None), tuple(Frame(a, None) for a in chain)
         try:
-            first = self._code.frames(ip, trap=True)
-            rest = [f for a in chain[1:] for f in self._code.frames(a, return_address=True)]
+            return self._code.hit_frames(ip, chain[1:])
         except SourceError:
             return Frame(ip, None), tuple(Frame(a, None) for a in chain)
-        # Like gdb's frame #0: the pc's own (innermost, maybe inlined) source line, named by the
-        # real function that contains it, + offset (what objdump and perf show).
-        location = first[-1] if len(first) == 1 else dataclasses.replace(first[-1], file=first[0].file,
-                                                                         line=first[0].line)
-        return location, tuple(first) + tuple(rest)
 
     # ----------------------------------------------------------- teardown
     def _close_fds(self) -> None:
@@ -597,52 +588,3 @@ def format_hit(hit: WatchHit, n: int, t0: float | None = None) -> list[str]:
              f"  at {hit.location}" if hit.location else "  at ??"]
     lines += [f"    #{i} {f}" for i, f in enumerate(hit.backtrace)]
     return lines
-
-
-def _main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from hftmem_tui.sources.procfs import check_target
-    from hftmem_tui.sources.watch import resolve_target
-
-    p = argparse.ArgumentParser(prog="python -m hftmem_tui.sources.perfwatch",
-                                description="zero-stop hardware watchpoint through perf (no ptrace)")
-    p.add_argument("pid", type=int)
-    p.add_argument("target", metavar="SYMBOL[.field]|ADDR[:LEN]")
-    p.add_argument("--count", type=int, default=None, help="stop after N hits")
-    p.add_argument("--timeout", type=float, default=None, help="stop after S seconds")
-    p.add_argument("--access", choices=("write", "rw", "read"), default="write")
-    p.add_argument("--max-rate", type=float, default=None,
-                   help=f"disarm above this many hits/s (default {DEFAULT_MAX_RATE:.0f}; 0 = no guard)")
-    args = p.parse_args(argv)
-    try:
-        check_target(args.pid)
-        spec = resolve_target(args.pid, args.target, args.access)
-        with PerfWatch(args.pid, spec, max_rate=args.max_rate) as w:
-            st = w.stats
-            print(f"watching {spec.label} ({spec.length} bytes at {spec.address:#x}, {spec.access}) via perf "
-                  f"on {st.armed_threads} threads, no ptrace (allowed: {w.granted_by})", flush=True)
-            t0 = w.armed_at
-            n = 0
-            try:
-                for hit in w.hits(timeout=args.timeout):
-                    n += 1
-                    print("\n".join(format_hit(hit, n, t0)), flush=True)
-                    if args.count is not None and n >= args.count:
-                        break
-            finally:
-                st = w.stats
-                cost = (f", cost {st.cost_per_hit_s * 1e6:.1f} us/hit x {st.rate_hz:.0f} hits/s = "
-                        f"{st.engine_cpu_fraction * 100:.2f}% of a core" if st.cost_per_hit_s is not None else "")
-                print(f"{n} hits reported, {st.counted} counted by the kernel, {st.lost} lost, "
-                      f"{st.elapsed_s:.1f} s{cost}", flush=True)
-    except SourceError as exc:
-        sys.stderr.write(f"hftmem: {exc}\n")
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

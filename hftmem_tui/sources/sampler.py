@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from hftmem_tui import __version__
+from hftmem_tui.model.allocconfig import AllocatorSpec
 from hftmem_tui.model.allocators import ArenaView, PoolView, RingView, counter_span, decode_view
 from hftmem_tui.model.cadence import DutyCycle
 from hftmem_tui.model.decode import EngineStats, decode_engine_stats
@@ -25,7 +26,7 @@ from hftmem_tui.sources.errors import NoSuchProcess, NotAnEngine, SourceError, S
 from hftmem_tui.sources.memory import read_memory
 from hftmem_tui.sources.perf import PerfStream, describe_exit
 from hftmem_tui.sources.process import ProcessInfo, ProcessProbe
-from hftmem_tui.sources.snapshot import DEMO_ALLOCATORS, ENGINE_STATS_SYMBOL
+from hftmem_tui.sources.snapshot import DEMO_SPECS, ENGINE_STATS_SYMBOL
 from hftmem_tui.sources.symbols import SymbolTable
 
 TargetGone = (NoSuchProcess, ZombieProcess)
@@ -78,30 +79,54 @@ class LiveSample:
 
 
 class _EngineReader:
-    """Addresses and layouts resolved once (gdb on the ELF, then closed); reads are process_vm_readv."""
+    """Addresses and layouts resolved once (gdb on the ELF, then closed); reads are process_vm_readv.
 
-    def __init__(self, pid: int) -> None:
+    ``specs``: the allocator globals to read (model.allocconfig); None = the demo engine's own,
+    and then the stats block must exist. With a description, a process that is not the demo
+    engine still gets its allocators; a global or member that cannot be resolved becomes a note.
+    """
+
+    def __init__(self, pid: int, specs: tuple[AllocatorSpec, ...] | None = None) -> None:
         self.pid = pid
+        self.notes: list[str] = []
+        self.stats_layout = None
+        self.stats_addr = 0
         with SymbolTable.for_pid(pid) as table:
             try:
                 sym = table.resolve(ENGINE_STATS_SYMBOL)
             except SymbolNotFound:
-                raise NotAnEngine(f"process {pid} is not a hftmem demo engine (no {ENGINE_STATS_SYMBOL})") from None
-            self.stats_layout = table.layout(ENGINE_STATS_SYMBOL)
-            self.stats_addr = table.runtime_address(sym, pid)
+                if specs is None:
+                    raise NotAnEngine(f"process {pid} is not a hftmem demo engine (no {ENGINE_STATS_SYMBOL})") from None
+                self.notes.append(f"engine: process {pid} is not a hftmem demo engine (no {ENGINE_STATS_SYMBOL})")
+            else:
+                self.stats_layout = table.layout(ENGINE_STATS_SYMBOL)
+                self.stats_addr = table.runtime_address(sym, pid)
             self.allocators = []
-            for name, kind in DEMO_ALLOCATORS:
-                layout = table.layout(name)
-                start, length = counter_span(layout, kind)
-                addr = table.runtime_address(table.resolve(name), pid) + start
-                self.allocators.append((name, kind, layout, addr, start, length))
+            for spec in (DEMO_SPECS if specs is None else specs):
+                fields = spec.field_map
+                try:
+                    layout = table.layout(spec.symbol)
+                    start, length = counter_span(layout, spec.kind, fields)
+                    addr = table.runtime_address(table.resolve(spec.symbol), pid) + start
+                except TargetGone:
+                    raise
+                except SourceError as e:
+                    if specs is None:
+                        raise
+                    where = f" (line {spec.line})" if spec.line else ""
+                    self.notes.append(f"allocator {spec.symbol}{where}: {e}")
+                    continue
+                self.allocators.append((spec.symbol, spec.kind, layout, addr, start, length, fields))
         self.read()  # fail now (bad magic, unknown version) rather than at the first sample
 
-    def read(self) -> tuple[EngineStats, tuple]:
-        data = read_memory(self.pid, self.stats_addr, self.stats_layout.size)
-        stats = decode_engine_stats(self.stats_layout, data)
-        views = tuple(decode_view(kind, name, layout, read_memory(self.pid, addr, length), start)
-                      for name, kind, layout, addr, start, length in self.allocators)
+    def read(self) -> tuple[EngineStats | None, tuple]:
+        stats = None
+        if self.stats_layout is not None:
+            data = read_memory(self.pid, self.stats_addr, self.stats_layout.size)
+            stats = decode_engine_stats(self.stats_layout, data)
+        views = tuple(decode_view(kind, name, layout, read_memory(self.pid, addr, length) if length else b"",
+                                  start, fields)
+                      for name, kind, layout, addr, start, length, fields in self.allocators)
         return stats, views
 
 
@@ -161,7 +186,9 @@ class _PerfDrain:
 
 
 class LiveSampler:
-    """Sample one pid at a steady interval without disturbing it. Use as a context manager.
+    """A SampleFeed (model.feed) for a live pid: ``live = True``.
+
+    Sample one pid at a steady interval without disturbing it. Use as a context manager.
 
     ``start()`` raises NoSuchProcess, ZombieProcess, KernelThread, AccessDenied (a bad target);
     perf or engine problems only become notes. ``sample()`` raises NoSuchProcess/ZombieProcess
@@ -169,7 +196,8 @@ class LiveSampler:
     """
 
     def __init__(self, pid: int, *, interval_s: float = 1.0, smaps_every: int = 30,
-                 rollup_every: int = 1, budget: float = 0.01, perf: bool = True, engine: bool = True) -> None:
+                 rollup_every: int = 1, budget: float = 0.01, perf: bool = True, engine: bool = True,
+                 allocators: tuple[AllocatorSpec, ...] | None = None) -> None:
         if interval_s <= 0:
             raise ValueError("interval must be positive")
         self.pid = pid
@@ -178,6 +206,7 @@ class LiveSampler:
         self.smaps_cycle = DutyCycle(smaps_every, budget)
         self.want_perf = perf
         self.want_engine = engine
+        self.allocator_specs = allocators  # None: the demo engine's own pools/arena/rings
         self.info: TargetInfo | None = None
         self.notes: list[str] = []  # start-up notes (perf refused, not an engine...)
         self._perf: _PerfDrain | None = None
@@ -185,6 +214,7 @@ class LiveSampler:
         self._probe: ProcessProbe | None = None
         self._seq = 0
         self._perf_error_noted = False
+        self.live = True
         self._exe: tuple[str, int, int] | None = None
         self._told: set[str] = set()
         self.force_full = False  # next sample reads full smaps regardless of its cycle (new file)
@@ -200,7 +230,8 @@ class LiveSampler:
         status = procfs.read_status(self.pid)
         if self.want_engine:
             try:
-                self._engine = _EngineReader(self.pid)
+                self._engine = _EngineReader(self.pid, self.allocator_specs)
+                self.notes.extend(self._engine.notes)
             except TargetGone:
                 raise
             except SourceError as e:  # not an engine, no debug info, gdb missing: the rest stands

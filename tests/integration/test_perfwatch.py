@@ -15,6 +15,7 @@ from hftmem_tui.sources.errors import AccessDenied
 from hftmem_tui.sources.perfwatch import HotField, PerfWatch, check_perf_access
 from hftmem_tui.sources.symbols import SymbolTable
 from hftmem_tui.sources.watch import WatchLimitError, WatchSpec, resolve_target
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE_CPP = ROOT / "native" / "engine" / "engine.cpp"
@@ -73,9 +74,9 @@ def slot_address(pid: int, field_offset: int) -> int:
         return t.runtime_address(t.resolve_expr("hftmem_order_pool.slots_[0]"), pid) + field_offset
 
 
-def run_perfwatch(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hftmem_tui.sources.perfwatch", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
+def run_perfwatch(pid: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """`hftmem watch PID ... --via perf` (perf explicitly: a refusal must not fall back to gdb here)."""
+    return run_cli("watch", pid, *args, "--via", "perf", timeout=timeout)
 
 
 def test_count_3_on_a_stats_field_written_each_tick(engine):
@@ -247,8 +248,8 @@ def test_target_exit_ends_the_stream(engine):
 def test_sigkill_of_the_watcher_frees_its_debug_register(engine):
     """A SIGKILLed watcher leaves nothing armed: all 4 debug registers can be taken right after."""
     pid = engine()
-    proc = subprocess.Popen([sys.executable, "-m", "hftmem_tui.sources.perfwatch", str(pid),
-                             "hftmem_engine_stats.version"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "hftmem_tui.cli", "watch", str(pid), "hftmem_engine_stats.version"],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().startswith("watching hftmem_engine_stats.version")
         specs = [resolve_target(pid, f"hftmem_engine_stats.{f}") for f in ("magic", "pid", "start_time_ns",

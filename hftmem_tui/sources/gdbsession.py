@@ -1,0 +1,749 @@
+"""A gdb/MI session ATTACHED to a live process: hardware watchpoints that stop the engine.
+
+This is the one place where hftmem uses ptrace ("stop and inspect", ``hftmem watch --via gdb``).
+The default watch backend is perf (sources/perfwatch.py: no ptrace, no stop). Here the engine is
+stopped at the write, so a hit can show locals and a full backtrace; the price is a pause.
+
+Rules this module keeps (DESIGN.md, "the one rule"):
+
+* Check before attaching and say why it would fail: another tracer (TracerPid), Yama
+  ptrace_scope, another user's process, gdb missing, no debug info.
+* NON-STOP mode, always. Measured on the 2-vCPU dev VM with the demo engine
+  (benchmarks/bench_gdbwatch.py): all-stop stops every thread on every hit and, worse, gdb's
+  all-stop ``-exec-interrupt`` sends SIGINT to the target's process group, which a
+  ``sigwait``-ing engine takes as "quit" (it killed the demo engine in our trial). In non-stop
+  mode gdb interrupts one thread with SIGSTOP (never seen by the engine), a watchpoint hit stops
+  only the writing thread, and each thread is resumed as soon as gdb reports it attached.
+* Hardware watchpoints only: ``can-use-hw-watchpoints 1``, the spec checked against x86 limits
+  before (watch.py), a fifth one refused (check_budget), and anything gdb would turn into a
+  software watchpoint deleted and refused.
+* ``handle all nostop noprint pass``: the engine's own signals go to the engine, gdb never
+  swallows or stops on them.
+* Read-only: user text goes through exprguard before it reaches gdb; writes need allow_writes.
+* Every exit path detaches: close() on normal exit and exceptions (the CLI turns SIGTERM/SIGHUP
+  into an unwind). If the inspector dies (SIGKILL), gdb reads EOF on its stdin and quits, which
+  detaches; a guardian process (own session, survives the SSH session) waits for that and, if
+  gdb hangs or is gone, terminates it and SIGCONTs the target if it was left group-stopped.
+  Debug registers set through ptrace are dropped by the kernel at detach.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from hftmem_tui.sources.codemap import CodeMap
+from hftmem_tui.sources.errors import AccessDenied, NoDebugInfo, NoSuchProcess, SourceError, ToolFailed, ToolMissing
+from hftmem_tui.sources.exprguard import check_command, check_expression
+from hftmem_tui.sources.gdbmi import GdbCommandError, MiResult, _mi_quote, result_of, wait_for_token
+from hftmem_tui.sources.memory import read_memory
+from hftmem_tui.sources.perfwatch import HotField, _cap_eff
+from hftmem_tui.sources.procfs import check_target, read_status
+from hftmem_tui.sources.symbols import exe_path_of, read_elf_info
+from hftmem_tui.sources.watch import Frame, WatchHit, WatchLimitError, WatchSpec, check_budget
+
+__all__ = ["AlreadyTraced", "DEFAULT_MAX_RATE", "DEFAULT_TIMEOUT", "GdbSession", "SessionStats", "Watchpoint",
+           "check_attach"]
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_RATE = 20.0  # hits/s: at ~5 ms per stop, 10% of the writing thread's time
+CAP_SYS_PTRACE = 19
+_SLICE = 0.05
+_REINTERRUPT = 0.3  # seconds without the stop we asked for before asking again
+_C_TYPES = {1: "unsigned char", 2: "unsigned short", 4: "unsigned int", 8: "unsigned long"}
+_WATCH_FLAG = {"write": "", "read": "-r ", "rw": "-a "}
+_HIT_REASONS = ("watchpoint-trigger", "read-watchpoint-trigger", "access-watchpoint-trigger")
+_LWP_RE = re.compile(r"\b(?:LWP|process)\s+(\d+)")
+
+
+class AlreadyTraced(SourceError):
+    """Another debugger or tracer already holds the process (ptrace allows one tracer)."""
+
+
+def _value_bytes(text: str | None, length: int) -> bytes | None:
+    """gdb's printed value of our ``unsigned`` watch expression (``"42"``, ``"65 'A'"``) as bytes."""
+    m = re.match(r"\s*(\d+)", text or "")
+    if not m or int(m.group(1)) >= 1 << (8 * length):
+        return None
+    return int(m.group(1)).to_bytes(length, "little")
+
+
+# ------------------------------------------------------------------ pre-attach checks
+
+def _ptrace_scope() -> int | None:
+    try:
+        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None  # no Yama: plain uid/capability rules
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def check_attach(pid: int, *, gdb: str = "gdb", scope: int | None | str = "read", euid: int | None = None,
+                 caps: int | None = None) -> str:
+    """Check that gdb could attach to ``pid`` without trouble; return the executable's path.
+
+    Raises NoSuchProcess/ZombieProcess/KernelThread, AlreadyTraced (TracerPid set), AccessDenied
+    (Yama ptrace_scope, another user's process), ToolMissing (gdb), NoDebugInfo (stripped or
+    built without -g). ``scope``/``euid``/``caps`` default to this machine and this process.
+    """
+    status = check_target(pid)
+    if status.tracer_pid:
+        raise AlreadyTraced(f"process {pid} is already traced by pid {status.tracer_pid} "
+                            f"({_comm(status.tracer_pid)}): another debugger or tracer holds it; "
+                            f"detach that one first (ptrace allows one tracer)")
+    caps = _cap_eff() if caps is None else caps
+    euid = os.geteuid() if euid is None else euid
+    privileged = euid == 0 or bool(caps & (1 << CAP_SYS_PTRACE))
+    level = _ptrace_scope() if scope == "read" else scope
+    if level == 3:
+        raise AccessDenied(pid, "it with ptrace", "kernel.yama.ptrace_scope is 3: attaching is disabled until "
+                           "reboot (use the perf backend: --via perf)")
+    if level == 2 and not privileged:
+        raise AccessDenied(pid, "it with ptrace", "kernel.yama.ptrace_scope is 2: only root or CAP_SYS_PTRACE "
+                           "may attach (use the perf backend: --via perf)")
+    if level == 1 and not privileged:
+        raise AccessDenied(pid, "it with ptrace", "kernel.yama.ptrace_scope is 1: a debugger may attach only to "
+                           "its own descendants; run as root, grant CAP_SYS_PTRACE, or sysctl "
+                           "kernel.yama.ptrace_scope=0")
+    if not privileged and status.uid != euid:
+        raise AccessDenied(pid, "it with ptrace", f"it belongs to uid {status.uid}: run as that user or root")
+    if shutil.which(gdb) is None:
+        raise ToolMissing("gdb", hint="apt-get install gdb (or use the perf backend: --via perf)")
+    exe = exe_path_of(pid)
+    try:
+        info = read_elf_info(exe)
+    except OSError as exc:
+        raise AccessDenied(pid, f"its executable {exe}", exc.strerror or str(exc)) from None
+    if not info.has_debug_info:
+        raise NoDebugInfo(f"{exe}: no debug info (built without -g or stripped): gdb could not name the "
+                          f"writing line or the locals; rebuild with -g or use the perf backend")
+    return exe
+
+
+# ------------------------------------------------------------------ guardian (SIGKILL of the inspector)
+
+# Self-contained (no imports of ours): runs in its own session so the terminal's SIGINT/SIGHUP do
+# not reach it. EOF on stdin = the inspector is gone (closed by the kernel, whatever killed it).
+_GUARDIAN = r"""
+import os, signal, sys, time
+for s in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+    signal.signal(s, signal.SIG_IGN)
+target, gdb, was_stopped = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+try:
+    sys.stdin.buffer.read()
+except BaseException:
+    pass
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except (OSError, IndexError):
+        return False
+def status():
+    try:
+        with open(f"/proc/{target}/status") as f:
+            d = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+        return d["State"].split()[0], int(d["TracerPid"])
+    except (OSError, KeyError, ValueError):
+        return None, 0
+def wait_gone(pid, seconds):
+    end = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < end:
+        time.sleep(0.01)
+    return not alive(pid)
+# gdb read EOF too: it quits, which detaches. If it hangs, SIGTERM (gdb quits and detaches on it),
+# then SIGKILL (the kernel detaches; the target may be left group-stopped).
+if not wait_gone(gdb, 1.0):
+    try: os.kill(gdb, signal.SIGTERM)
+    except OSError: pass
+    if not wait_gone(gdb, 1.0):
+        try: os.kill(gdb, signal.SIGKILL)
+        except OSError: pass
+        wait_gone(gdb, 1.0)
+if not was_stopped:
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        state, tracer = status()
+        if state is None or state not in "Tt":
+            break
+        if tracer == 0 and state == "T":
+            try: os.kill(target, signal.SIGCONT)
+            except OSError: pass
+        time.sleep(0.01)
+"""
+
+
+# ------------------------------------------------------------------ results
+
+@dataclass(frozen=True, slots=True)
+class Watchpoint:
+    number: int  # gdb's breakpoint number
+    spec: WatchSpec
+    kind: str  # gdb's type: "hw watchpoint", "read watchpoint", "acc watchpoint"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStats:
+    """What the session cost the target so far, as seen from the inspector's side."""
+
+    attach_pause_s: float | None  # attach request -> the last thread resumed
+    hit_pauses_s: tuple[float, ...]  # per hit: *stopped read -> ^running of its continue
+    detach_pause_s: float | None  # detach request -> ^done
+
+    @property
+    def total_pause_s(self) -> float:
+        return (self.attach_pause_s or 0.0) + sum(self.hit_pauses_s) + (self.detach_pause_s or 0.0)
+
+
+def _controller(command: list[str]):
+    """pygdbmi's controller, but gdb in its own session: a terminal's Ctrl-C (SIGINT to the
+    foreground group) or the SSH drop (SIGHUP) must reach the inspector, which detaches, not gdb."""
+    from pygdbmi.gdbcontroller import GdbController  # imported late: optional at import time
+    from pygdbmi.IoManager import IoManager
+
+    class _OwnSessionController(GdbController):
+        def spawn_new_gdb_subprocess(self) -> int:
+            self.gdb_process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stdin=subprocess.PIPE,
+                                                stderr=subprocess.PIPE, bufsize=0, start_new_session=True)
+            self.io_manager = IoManager(self.gdb_process.stdin, self.gdb_process.stdout, self.gdb_process.stderr,
+                                        self.time_to_check_for_additional_output_sec)
+            return self.gdb_process.pid
+
+    # A tiny extra-output wait: we never rely on it, we wait for our token (pygdbmi #37/#66).
+    return _OwnSessionController(command, time_to_check_for_additional_output_sec=0.0002)
+
+
+class GdbSession:
+    """One gdb/MI process attached to ``pid`` in non-stop mode; use as a context manager.
+
+    ``with GdbSession(pid) as s: s.watch(spec); for hit in s.hits(timeout=10, count=3): ...``.
+    Entering attaches (the threads are resumed as soon as gdb reports each one), leaving detaches.
+    Every request has a deadline (``timeout`` seconds). Raises (before attaching) what
+    check_attach raises; ToolFailed/GdbCommandError for gdb failures; WatchLimitError for a
+    watchpoint the hardware cannot take; ForbiddenExpression for user text that could write.
+    """
+
+    backend = "gdb"
+
+    def __init__(self, pid: int, *, allow_writes: bool = False, timeout: float = DEFAULT_TIMEOUT,
+                 gdb: str = "gdb", guardian: bool = True, backtrace_depth: int = 8, symbolize: bool = True) -> None:
+        self.pid = pid
+        self.allow_writes = allow_writes
+        self.timeout = timeout
+        self.backtrace_depth = backtrace_depth
+        self.exe = check_attach(pid, gdb=gdb)
+        self._was_stopped = read_status(pid).state in ("T", "t")
+        self._tokens = itertools.count(1)
+        self._lock = threading.RLock()
+        self._stops: deque[tuple[float, dict]] = deque()  # (monotonic when read, *stopped payload)
+        self._threads: dict[str, int | None] = {}  # gdb thread id -> LWP (None until known)
+        self._stopped: set[str] = set()  # gdb thread ids gdb reports stopped
+        self._held: set[str] = set()  # stopped on purpose (stop-on-hit): not auto-resumed
+        self._watch: dict[int, Watchpoint] = {}
+        self._results: dict[int, dict] = {}  # result records that arrived before we waited for them
+        self._last: dict[int, bytes | None] = {}
+        self._pauses: list[float] = []
+        self._exit_code: str | None = None  # set when the target exited
+        self.attached = False
+        self.attach_pause_s: float | None = None
+        self.detach_pause_s: float | None = None
+        self._closed = False
+        self._guardian: subprocess.Popen | None = None
+        self._code = CodeMap(pid) if symbolize else None
+        command = [
+            shutil.which(gdb) or gdb, "--nx", "--nh", "--quiet", "--interpreter=mi3",
+            "-iex", "set auto-load off", "-iex", "set debuginfod enabled off",
+            "-iex", "set pagination off", "-iex", "set width 0", "-iex", "set height 0",
+            "-iex", "set confirm off",
+        ]  # fmt: skip
+        try:
+            self._ctl = _controller(command)
+        except (OSError, ValueError) as exc:
+            raise ToolFailed(f"cannot start gdb: {exc}") from None
+        try:
+            if guardian:
+                self._start_guardian()
+            for setting in ("mi-async on", "non-stop on", "can-use-hw-watchpoints 1", "auto-solib-add off",
+                            "print thread-events off", "print frame-arguments none"):
+                self._request(f"-gdb-set {setting}")
+            for sig in ("all", "SIGINT"):
+                self._request(f"-interpreter-exec console {_mi_quote(f'handle {sig} nostop noprint pass')}")
+            self._request(f"-file-exec-and-symbols {_mi_quote(self.exe)}", timeout=max(timeout, 60.0))
+        except BaseException:
+            self.close()
+            raise
+
+    # ----------------------------------------------------------- plumbing
+    def _start_guardian(self) -> None:
+        self._guardian = subprocess.Popen(
+            [sys.executable, "-c", _GUARDIAN, str(self.pid), str(self._ctl.gdb_process.pid),
+             "1" if self._was_stopped else "0"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def _gdb_alive(self) -> bool:
+        proc = getattr(self._ctl, "gdb_process", None) if hasattr(self, "_ctl") else None
+        return proc is not None and proc.poll() is None
+
+    def _send(self, *commands: str) -> list[int]:
+        if not self._gdb_alive():
+            raise ToolFailed("gdb is not running (it exited or was closed)")
+        tokens = [next(self._tokens) for _ in commands]
+        try:
+            self._ctl.write([f"{t}{c}" for t, c in zip(tokens, commands)], read_response=False, timeout_sec=1.0)
+        except OSError as exc:
+            raise ToolFailed(f"cannot talk to gdb: {exc}") from None
+        return tokens
+
+    def _wait(self, token: int, command: str, timeout: float | None = None) -> MiResult:
+        early = self._results.pop(token, None)  # read while waiting for an earlier token
+        if early is not None:
+            return result_of(early, command)
+        t = self.timeout if timeout is None else timeout
+        return wait_for_token(self._ctl, token, command, time.monotonic() + t, t, on_record=self._on_record)
+
+    def _request(self, command: str, timeout: float | None = None) -> MiResult:
+        with self._lock:
+            (token,) = self._send(command)
+            return self._wait(token, command, timeout)
+
+    def _on_record(self, rec: dict) -> None:
+        if rec.get("type") == "result" and isinstance(rec.get("token"), int):
+            if len(self._results) < 1000:  # answers nobody waits for any more must not pile up
+                self._results[rec["token"]] = rec
+            return
+        if rec.get("type") != "notify":
+            return
+        msg, p = rec.get("message"), rec.get("payload") or {}
+        if msg == "stopped":
+            if p.get("reason", "").startswith("exited"):
+                self._exit_code = str(p.get("exit-code", p.get("signal-name", "0")))
+            threads = p.get("stopped-threads")
+            if isinstance(threads, list):
+                self._stopped.update(threads)
+            elif p.get("thread-id"):
+                self._stopped.add(p["thread-id"])
+            self._stops.append((time.monotonic(), p))
+        elif msg == "running":
+            tid = p.get("thread-id")
+            if tid == "all":
+                self._stopped.clear()
+            else:
+                self._stopped.discard(tid)
+        elif msg == "thread-created":
+            self._threads.setdefault(p.get("id"), None)
+        elif msg == "thread-exited":
+            self._threads.pop(p.get("id"), None)
+            self._stopped.discard(p.get("id"))
+        elif msg == "thread-group-exited":
+            self._exit_code = str(p.get("exit-code", "0"))
+
+    def _pump(self, seconds: float) -> None:
+        """Read async records for up to ``seconds`` (returns as soon as something arrived)."""
+        records = self._ctl.get_gdb_response(timeout_sec=max(0.0, seconds), raise_error_on_timeout=False)
+        for rec in records:
+            self._on_record(rec)
+        if not records and not self._gdb_alive():
+            raise ToolFailed("gdb exited while watching")
+
+    def _continue(self, *threads: str) -> float:
+        """Resume the given gdb threads in one write; returns when gdb said ^running (monotonic)."""
+        cmds = [f"-exec-continue --thread {t}" for t in threads]
+        tokens = self._send(*cmds)
+        for tok, cmd in zip(tokens, cmds):
+            try:
+                self._wait(tok, cmd)
+            except GdbCommandError as exc:
+                if "running" not in exc.gdb_message and "exited" not in exc.gdb_message:
+                    raise
+        for t in threads:
+            self._stopped.discard(t)
+            self._held.discard(t)
+        return time.monotonic()
+
+    def _refresh_lwps(self) -> None:
+        payload = self._request("-thread-info").payload or {}
+        for t in payload.get("threads", []):
+            m = _LWP_RE.search(t.get("target-id", ""))
+            self._threads[t.get("id")] = int(m.group(1)) if m else None
+
+    # ----------------------------------------------------------- attach / detach
+    def __enter__(self) -> GdbSession:
+        if not self.attached:
+            try:
+                self.attach()
+            except BaseException:
+                self.close()
+                raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def attach(self) -> float:
+        """Attach and resume every thread as soon as gdb reports it stopped; returns the pause (s).
+
+        Raises AlreadyTraced/AccessDenied if ptrace refuses after all, ToolFailed on a timeout.
+        """
+        with self._lock:
+            t0 = time.monotonic()
+            try:
+                self._request(f"-target-attach {self.pid}")
+            except GdbCommandError as exc:
+                msg = exc.gdb_message
+                if "not permitted" in msg or "ptrace" in msg:
+                    st = read_status(self.pid)
+                    if st.tracer_pid:
+                        raise AlreadyTraced(f"process {self.pid} is already traced by pid {st.tracer_pid} "
+                                            f"({_comm(st.tracer_pid)}): ptrace refused") from None
+                    raise AccessDenied(self.pid, "it with ptrace", msg) from None
+                raise
+            self.attached = True
+            # Wait until gdb has reported EVERY thread stopped, then resume them in one request.
+            # (Resuming threads one by one as they were reported made gdb lose the stop report of
+            # a later thread in our trials, leaving it stopped: never again.)
+            deadline = time.monotonic() + self.timeout
+            while not self._threads or set(self._threads) - self._stopped:
+                if self._exit_code is not None:
+                    raise NoSuchProcess(self.pid, "it exited while gdb attached")
+                if time.monotonic() > deadline:
+                    self._continue_all()
+                    raise ToolFailed(f"gdb did not report every thread of {self.pid} attached within "
+                                     f"{self.timeout:g} s")
+                self._pump(_SLICE)
+            self._continue_all(strict=True)
+            self._stops.clear()  # the attach stops, all handled
+            self.attach_pause_s = time.monotonic() - t0
+            self._refresh_lwps()
+            return self.attach_pause_s
+
+    def _continue_all(self, strict: bool = False) -> None:
+        try:
+            tok = self._send("-exec-continue --all")
+            self._wait(tok[0], "-exec-continue --all")
+        except SourceError:
+            if strict:
+                raise
+        self._stopped.clear()
+        self._held.clear()
+
+    def detach(self) -> float | None:
+        """Detach (gdb removes the watchpoints, the kernel drops the debug registers); returns the pause."""
+        with self._lock:
+            if not self.attached:
+                return None
+            self.attached = False
+            if self._exit_code is not None:
+                return None
+            t0 = time.monotonic()
+            try:
+                self._request("-target-detach")
+            except GdbCommandError as exc:
+                if "not being run" not in exc.gdb_message:
+                    raise
+                return None
+            self.detach_pause_s = time.monotonic() - t0
+            self._watch.clear()
+            return self.detach_pause_s
+
+    def close(self) -> None:
+        """Detach if attached, stop gdb, release the guardian. Idempotent; never raises."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.attached and self._gdb_alive():
+            with contextlib.suppress(SourceError, OSError, ValueError):
+                self.detach()
+        proc = self._ctl.gdb_process if hasattr(self, "_ctl") else None
+        if proc is not None:
+            try:
+                if proc.poll() is None:
+                    with contextlib.suppress(OSError, ValueError):
+                        self._ctl.write("-gdb-exit", read_response=False, timeout_sec=0.5)
+                    try:
+                        proc.wait(timeout=2.0)
+                    except subprocess.TimeoutExpired:
+                        proc.terminate()  # gdb quits (and detaches) on SIGTERM
+                        try:
+                            proc.wait(timeout=2.0)
+                        except subprocess.TimeoutExpired:
+                            proc.kill()
+                            proc.wait(timeout=2.0)
+            finally:
+                for stream in (proc.stdin, proc.stdout, proc.stderr):
+                    if stream is not None:
+                        with contextlib.suppress(OSError):
+                            stream.close()
+                self._ctl.gdb_process = None
+        if self._guardian is not None:
+            with contextlib.suppress(OSError):
+                self._guardian.stdin.close()  # EOF: gdb is gone; it checks the target and exits
+            try:
+                self._guardian.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._guardian.kill()
+                self._guardian.wait()
+            self._guardian = None
+        if self._code is not None:
+            self._code.close()
+            self._code = None
+
+    # ----------------------------------------------------------- watchpoints
+    @property
+    def watchpoints(self) -> tuple[Watchpoint, ...]:
+        return tuple(self._watch.values())
+
+    def _idlest_thread(self) -> str:
+        """The gdb thread that costs the engine least to stop for a moment (least CPU so far)."""
+        def cpu(lwp: int | None) -> int:
+            try:
+                with open(f"/proc/{self.pid}/task/{lwp}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                return int(fields[11]) + int(fields[12])
+            except (OSError, IndexError, ValueError, TypeError):
+                return 1 << 62
+        if any(v is None for v in self._threads.values()):
+            self._refresh_lwps()
+        if not self._threads:
+            raise NoSuchProcess(self.pid, "no thread left")
+        return min(self._threads, key=lambda t: (cpu(self._threads[t]), int(t)))
+
+    def _with_a_stopped_thread(self, action):
+        """Run ``action(thread)`` with one thread stopped (gdb evaluates in a stopped thread's
+        context): an already stopped one, else the idlest thread stopped briefly (SIGSTOP by gdb)."""
+        if self._stopped:
+            return action(sorted(self._stopped)[0])
+        anchor = self._idlest_thread()
+        deadline = time.monotonic() + self.timeout
+        asked = 0.0
+        while anchor not in self._stopped:
+            if self._exit_code is not None:
+                raise NoSuchProcess(self.pid, "it exited while watched")
+            now = time.monotonic()
+            if now > deadline:
+                raise ToolFailed(f"gdb did not stop thread {anchor} within {self.timeout:g} s")
+            if now - asked > _REINTERRUPT:
+                # gdb drops an interrupt that races with its own resume of that thread: ask again
+                tok = self._send(f"-exec-interrupt --thread {anchor}")
+                self._wait(tok[0], "-exec-interrupt")
+                asked = now
+            self._pump(_SLICE)
+        # its *stopped is ours: drop it so hits() does not take it for something else
+        self._stops = deque(s for s in self._stops if s[1].get("thread-id") != anchor
+                            or s[1].get("reason") in _HIT_REASONS)
+        try:
+            return action(anchor)
+        finally:
+            self._continue(anchor)
+
+    def watch(self, spec: WatchSpec) -> Watchpoint:
+        """Arm a hardware watchpoint. Raises WatchLimitError (5th one, or gdb would make it a
+        software watchpoint), ToolFailed/GdbCommandError."""
+        if not self.attached:
+            raise ToolFailed("attach first (use the session as a context manager)")
+        with self._lock:
+            check_budget(len(self._watch))
+            expr = f"*({_C_TYPES[spec.length]} *) {spec.address:#x}"
+
+            def insert(thread: str) -> Watchpoint:
+                res = self._request(f"-break-watch --thread {thread} {_WATCH_FLAG[spec.access]}{_mi_quote(expr)}")
+                body = next((v for k, v in (res.payload or {}).items() if k in ("wpt", "hw-rwpt", "hw-awpt")), {})
+                number = int(body.get("number", 0))
+                info = self._request(f"-break-info {number}").payload or {}
+                rows = info.get("BreakpointTable", {}).get("body", [])
+                kind = rows[0].get("type", "") if rows else ""
+                if kind not in ("hw watchpoint", "read watchpoint", "acc watchpoint"):
+                    self._request(f"-break-delete {number}")
+                    raise WatchLimitError(f"gdb would watch {spec.label} in software ({kind or 'unknown'}), "
+                                          f"single-stepping the engine: refused")
+                return Watchpoint(number, spec, kind)
+
+            wp = self._with_a_stopped_thread(insert)
+            try:
+                self._last[wp.number] = read_memory(self.pid, spec.address, spec.length)
+            except SourceError:
+                self._last[wp.number] = None
+            self._watch[wp.number] = wp
+            return wp
+
+    def unwatch(self, wp: Watchpoint) -> None:
+        with self._lock:
+            if self._watch.pop(wp.number, None) is not None:
+                self._with_a_stopped_thread(lambda _t: self._request(f"-break-delete {wp.number}"))
+
+    # ----------------------------------------------------------- hits
+    def next_hit(self, timeout: float | None = None, *, resume: bool = True) -> WatchHit | None:
+        """The next watchpoint hit, or None when ``timeout`` passed. ``resume=True`` (log and
+        continue): the writing thread is resumed at once and the hit carries the pause it caused.
+        ``resume=False`` (stop on hit): the thread stays stopped until resume(). Raises
+        NoSuchProcess when the target exits while watched."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while True:
+                while self._stops:
+                    t_stop, p = self._stops.popleft()
+                    tid = p.get("thread-id")
+                    if p.get("reason") in _HIT_REASONS and p.get("wpt", p.get("hw-awpt", p.get("hw-rwpt"))):
+                        return self._hit(t_stop, p, resume)
+                    if self._exit_code is not None:
+                        break
+                    # Any other stop is not the user's business: never leave a thread stopped.
+                    if tid and tid in self._stopped and tid not in self._held:
+                        self._continue(tid)
+                if self._exit_code is not None:
+                    self.attached = False
+                    raise NoSuchProcess(self.pid, f"it exited while watched (exit code {self._exit_code})")
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                self._pump(_SLICE if left is None else min(_SLICE, left))
+
+    def hits(self, timeout: float | None = None, count: int | None = None,
+             max_rate: float | None = None) -> Iterator[WatchHit]:
+        """Log-and-continue hits until ``timeout`` seconds or ``count`` hits.
+
+        Each hit stops the writing thread for milliseconds: above ``max_rate`` hits per second
+        (None: DEFAULT_MAX_RATE; 0: no guard) every watchpoint is deleted and HotField raised.
+        """
+        limit = DEFAULT_MAX_RATE if max_rate is None else float(max_rate)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        recent: deque[float] = deque()
+        n = 0
+        while count is None or n < count:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return
+            hit = self.next_hit(left)
+            if hit is None:
+                return
+            n += 1
+            now = time.monotonic()
+            recent.append(now)
+            while recent and recent[0] < now - 1.0:
+                recent.popleft()
+            if limit and len(recent) > limit:
+                paused = sum(self._pauses[-len(recent):])
+                for wp in list(self._watch.values()):
+                    with contextlib.suppress(SourceError):
+                        self.unwatch(wp)
+                raise HotField(f"disarmed {hit.spec.label}: hot field, more than {limit:,.0f} hits in the last "
+                               f"second stopped the engine's thread for {paused * 1e3:,.0f} ms; raise --max-rate "
+                               f"to watch it anyway, or use the perf backend (no stop)")
+            yield hit
+
+    def resume(self) -> float | None:
+        """Resume the threads a stop-on-hit left stopped; returns that pause (s) if known."""
+        with self._lock:
+            held = sorted(self._held)
+            if not held:
+                return None
+            t_stop = self._held_since
+            t_run = self._continue(*held)
+            self._pauses.append(t_run - t_stop)
+            return t_run - t_stop
+
+    def _hit(self, t_stop: float, p: dict, resume: bool) -> WatchHit:
+        wpt = p.get("wpt") or p.get("hw-awpt") or p.get("hw-rwpt") or {}
+        wp = self._watch.get(int(wpt.get("number", 0)))
+        tid = p.get("thread-id", "")
+        spec = wp.spec if wp else None
+        new = None
+        if spec is not None:
+            with contextlib.suppress(SourceError):
+                new = read_memory(self.pid, spec.address, spec.length)  # the thread is stopped at the write
+        cmds = [f"-stack-list-frames --thread {tid} 0 {self.backtrace_depth - 1}"]
+        if self._threads.get(tid) is None:
+            cmds.append(f"-thread-info {tid}")
+        if resume:
+            cmds.append(f"-exec-continue --thread {tid}")
+        tokens = self._send(*cmds)
+        results: list[MiResult | None] = []
+        for tok, cmd in zip(tokens, cmds):
+            try:
+                results.append(self._wait(tok, cmd))
+            except GdbCommandError:
+                results.append(None)
+        pause = None
+        if resume:
+            self._stopped.discard(tid)
+            pause = time.monotonic() - t_stop
+            self._pauses.append(pause)
+        else:
+            self._held.add(tid)
+            self._held_since = t_stop
+        if len(cmds) > 1 and cmds[1].startswith("-thread-info") and results[1] is not None:
+            for t in (results[1].payload or {}).get("threads", []):
+                m = _LWP_RE.search(t.get("target-id", ""))
+                self._threads[t.get("id")] = int(m.group(1)) if m else None
+        frames = (results[0].payload or {}).get("stack", []) if results[0] is not None else []
+        location, backtrace = self._frames(p.get("frame") or {}, frames)
+        value = p.get("value") or {}
+        old = None
+        if wp is not None:
+            # gdb's own old value is exact (it keeps the value it last saw); ours is a fallback
+            old = _value_bytes(value.get("old"), wp.spec.length) or self._last.get(wp.number)
+            if new is not None:
+                self._last[wp.number] = new
+        return WatchHit(
+            time=time.time() - (time.monotonic() - t_stop),
+            spec=spec or WatchSpec(1, 1, "write", f"gdb watchpoint {wpt.get('number')}"),
+            tid=self._threads.get(tid), old=old, new=new, new_read_after=False,
+            location=location, backtrace=backtrace, pause_s=pause, backend="gdb",
+            extra={"gdb_thread": tid, "gdb_old": value.get("old"), "gdb_new": value.get("new", value.get("value")),
+                   "stopped": not resume},
+        )  # fmt: skip
+
+    def _frames(self, top: dict, stack: list[dict]) -> tuple[Frame | None, tuple[Frame, ...]]:
+        addrs: list[int] = []
+        for f in ([top] if top else []) + [s for s in stack]:
+            with contextlib.suppress(KeyError, ValueError, TypeError):
+                a = int(f["addr"], 16)
+                if a and (not addrs or addrs[-1] != a):  # inlined frames share their caller's pc
+                    addrs.append(a)
+        if not addrs:
+            return None, ()
+        if self._code is not None:
+            with contextlib.suppress(SourceError):
+                return self._code.hit_frames(addrs[0], addrs[1:])
+        gdb_frames = tuple(Frame(int(f["addr"], 16), f.get("func"), None, f.get("fullname") or f.get("file"),
+                                 int(f["line"]) if f.get("line") else None) for f in stack if f.get("addr"))
+        return (gdb_frames[0] if gdb_frames else Frame(addrs[0], None)), gdb_frames
+
+    # ----------------------------------------------------------- read-only inspection
+    def evaluate(self, expression: str, *, thread: str | None = None) -> str:
+        """Evaluate a user expression (checked by exprguard first) in a stopped thread."""
+        expr = check_expression(expression, allow_writes=self.allow_writes)
+        cmd = f"-data-evaluate-expression {{}}{_mi_quote(expr)}"
+        if thread is not None:
+            return str((self._request(cmd.format(f"--thread {thread} ")).payload or {}).get("value", ""))
+        return self._with_a_stopped_thread(
+            lambda t: str((self._request(cmd.format(f"--thread {t} ")).payload or {}).get("value", "")))
+
+    def console(self, command: str, *, thread: str | None = None) -> str:
+        """Run a read-only gdb CLI command (checked by exprguard first); returns what it printed."""
+        text = check_command(command, allow_writes=self.allow_writes)
+        cmd = f"-interpreter-exec {{}}console {_mi_quote(text)}"
+        if thread is not None:
+            return self._request(cmd.format(f"--thread {thread} ")).console
+        return self._with_a_stopped_thread(lambda t: self._request(cmd.format(f"--thread {t} ")).console)
+
+    @property
+    def stats(self) -> SessionStats:
+        return SessionStats(self.attach_pause_s, tuple(self._pauses), self.detach_pause_s)

@@ -379,7 +379,7 @@ def report(dist: list[Result], samples, reads, attach_s: float, detach_s: float,
         cpu = "-" if r.cpu is None else f"{r.cpu * 100:.1f}% of a core"
         out = "-" if r.bytes_per_s is None else f"{r.bytes_per_s:,}"
         lines.append(f"| {r.name} | {r.windows} | {_ms(r.max_gap_ms)} | {_ratio(r.max_gap_ms, base.max_gap_ms)} | "
-                     f"{r.p999_gap_ms * 1000:.1f} us | {_ratio(r.p999_gap_ms, base.p999_gap_ms)} | "
+                     f"{r.p999_gap_ms * 1e6:,.0f} ns | {_ratio(r.p999_gap_ms, base.p999_gap_ms)} | "
                      f"{r.stopped_ms_per_s:.1f} ms/s | {'YES' if r.traced else 'no'} | {cpu} | {out} |")
     lines += ["", "### One full sample vs `pmap -x` (median)", "",
               "| mappings | hftmem full sample (status, stat, psutil, rollup, every mapping) | `pmap -x PID` | pmap / hftmem |",

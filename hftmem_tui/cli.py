@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -159,12 +160,16 @@ def _window(text: str) -> float:
     return value
 
 
+_ADDRESS_RE = re.compile(r"\s*(?:0[xX]([0-9a-fA-F]+)|([0-9]+))\s*", re.ASCII)
+
+
 def _address(text: str) -> int | None:
-    """0x-prefixed hex or plain decimal: an address; anything else is a symbol expression."""
-    try:
-        return int(text, 16) if text.lower().startswith("0x") else int(text, 10)
-    except ValueError:
+    """0x-prefixed hex or plain decimal (ASCII digits only): an address; anything else, "-5"
+    included, is a symbol expression (and refused by its guard with a reason)."""
+    m = _ADDRESS_RE.fullmatch(text)
+    if m is None:
         return None
+    return int(m.group(1), 16) if m.group(1) is not None else int(m.group(2), 10)
 
 
 def cmd_dump(args: argparse.Namespace) -> int:

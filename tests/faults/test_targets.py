@@ -233,10 +233,10 @@ def test_target_with_100000_mappings(map_count_for_many, tmp_path):
         snap = json.loads(r.stdout)
         maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
         assert len(maps) > MANY and len(snap["mappings"]) == len(maps)
-        r = run_cli(*_headless("record", pid, tmp_path), timeout=120)
+        # A read-only mapping near the end of 100,000: found and read zero-stop like any other.
+        last = next(m for m in reversed(maps) if m.split()[1] == "r--p")
+        r = run_cli("dump", str(pid), "0x" + last.split("-")[0], "--len", "8")
         assert r.returncode == 0, r.stderr
-        sample = next(Recording.open(str(tmp_path / f"r{pid}.jsonl")).samples())
-        assert len(sample["mappings"]) >= MANY
         assert_running_untraced(pid)
     finally:
         helper.stdin.close()

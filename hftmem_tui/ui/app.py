@@ -132,7 +132,12 @@ class HftmemApp(App):
                 with TabPane("5 Latency", id="latency"):
                     yield LatencyHistory(graph_style=self.graph_style, id="latency-view")
                 with TabPane("6 Memory", id="memory"):
-                    yield MemoryPanel(self.info.pid, id="memory-view")
+                    if self.feed.live:
+                        yield MemoryPanel(self.info.pid, id="memory-view")
+                    else:  # the recorded pid may be another process by now: never read it
+                        yield Static("memory: needs a live process (this is a recording; "
+                                     f"use `hftmem attach PID` or `hftmem dump PID ADDR` on a running one)",
+                                     id="memory-view")
                 with TabPane("7 Audit", id="audit"):
                     yield AuditPanel(id="audit-view")
         yield Static(f"terminal too small: hftmem needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}", id="too-small")
@@ -250,18 +255,19 @@ class HftmemApp(App):
         self.samples_seen += 1
         self._audit_history.append(HistorySample(sample.time, sample.status.vm_rss_kb, sample.stat.majflt))
         del self._audit_history[:-600]
+        if self.screen is not self.screen_stack[0]:
+            return  # help or another modal is up: the data is kept, the next sample draws it
         self.query_one(TargetHeader).show_sample(sample)
         if self.screen.has_class("too-small"):
             return
         self._update_pane(self.active_pane)
-        memory = self.query_one(MemoryPanel)
         if self.active_pane == "memory" and self.feed.live:
-            memory.refresh_memory()
+            self.query_one(MemoryPanel).refresh_memory()
         for note in sample.notes:
             self.notify(note, severity="warning", timeout=5)
 
     def on_sample_ready(self, message: SampleReady) -> None:
-        if self.target_gone is None and not self._hooks_ran and self.screen.query(TargetHeader):
+        if self.target_gone is None and not self._hooks_ran:
             self.apply_sample(message.sample)
 
     def on_sample_failed(self, message: SampleFailed) -> None:

@@ -60,9 +60,9 @@ class TourApp(HftmemApp):
         Binding("t", "focus_tour", "tour", show=False),
     ]
 
-    def __init__(self, feed: LiveSampler, *, engine_pid: int, start: str | None = None,
-                 progress_path: Path | None = None, refresh_s: float = DEFAULT_REFRESH_S, info=None) -> None:
-        super().__init__(feed, refresh_s=refresh_s, info=info)
+    def __init__(self, feed, *, engine_pid: int, start: str | None = None,
+                 progress_path: Path | None = None, refresh_s: float = DEFAULT_REFRESH_S, info=None, **kw) -> None:
+        super().__init__(feed, refresh_s=refresh_s, info=info, **kw)
         self.engine_pid = engine_pid
         self.control = EngineControl(engine_pid)
         self.progress_path = progress_path

@@ -255,8 +255,9 @@ class HftmemApp(App):
         self.samples_seen += 1
         self._audit_history.append(HistorySample(sample.time, sample.status.vm_rss_kb, sample.stat.majflt))
         del self._audit_history[:-600]
-        if self.screen is not self.screen_stack[0]:
-            return  # help or another modal is up: the data is kept, the next sample draws it
+        stack = self.screen_stack
+        if len(stack) != 1:
+            return  # help or another modal is up (or the app is closing): the data is kept, the next sample draws it
         self.query_one(TargetHeader).show_sample(sample)
         if self.screen.has_class("too-small"):
             return

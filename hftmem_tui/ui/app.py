@@ -256,9 +256,10 @@ class HftmemApp(App):
         self._audit_history.append(HistorySample(sample.time, sample.status.vm_rss_kb, sample.stat.majflt))
         del self._audit_history[:-600]
         stack = self.screen_stack
-        if len(stack) != 1:
+        headers = stack[-1].query(TargetHeader) if len(stack) == 1 else ()
+        if not headers:
             return  # help or another modal is up (or the app is closing): the data is kept, the next sample draws it
-        self.query_one(TargetHeader).show_sample(sample)
+        headers.first().show_sample(sample)
         if self.screen.has_class("too-small"):
             return
         self._update_pane(self.active_pane)

@@ -24,7 +24,12 @@ Rules this module keeps (DESIGN.md, "the one rule"):
   into an unwind). If the inspector dies (SIGKILL), gdb reads EOF on its stdin and quits, which
   detaches; a guardian process (own session, survives the SSH session) waits for that and, if
   gdb hangs or is gone, terminates it and SIGCONTs the target if it was left group-stopped.
-  Debug registers set through ptrace are dropped by the kernel at detach.
+  gdb removes its watchpoints when it detaches; the kernel keeps the (disabled) ptrace
+  breakpoint slot of each thread until the thread exits, so after a gdb watch perf has 3
+  registers left on those threads. If gdb ITSELF is SIGKILLed while attached, the kernel detaches
+  but leaves the debug registers enabled: the guardian clears them within milliseconds, yet a
+  field written more often than that would kill the engine with SIGTRAP first. gdb therefore gets
+  oom_score_adj -1000, and perf (no ptrace, nothing left behind) stays the default backend.
 """
 
 from __future__ import annotations
@@ -141,22 +146,33 @@ def check_attach(pid: int, *, gdb: str = "gdb", scope: int | None | str = "read"
 # ------------------------------------------------------------------ guardian (SIGKILL of the inspector)
 
 # Self-contained (no imports of ours): runs in its own session so the terminal's SIGINT/SIGHUP do
-# not reach it. EOF on stdin = the inspector is gone (closed by the kernel, whatever killed it).
+# not reach it. It watches two things: its stdin (EOF = the inspector is gone, whatever killed it;
+# a "d" byte first = gdb detached cleanly) and gdb itself (a pidfd). The danger it exists for: when
+# gdb dies WITHOUT detaching (SIGKILL, OOM), the kernel drops the tracer but leaves the debug
+# registers ENABLED, and the next write to the watched field kills the engine with SIGTRAP. So as
+# soon as gdb is gone uncleanly it seizes each thread for a moment (PTRACE_SEIZE + INTERRUPT),
+# clears DR7, swallows a SIGTRAP of ours if one is pending, and detaches; then SIGCONTs the engine
+# if it was left group-stopped (and was not stopped before we came).
 _GUARDIAN = r"""
-import os, signal, sys, time
+import ctypes, os, select, signal, sys, time
 for s in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
     signal.signal(s, signal.SIG_IGN)
 target, gdb, was_stopped = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
-try:
-    sys.stdin.buffer.read()
-except BaseException:
-    pass
+SEIZE, INTERRUPT, POKEUSER, DETACH, WALL, DR7 = 0x4206, 0x4207, 6, 17, 0x40000000, 848 + 7 * 8
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.restype = ctypes.c_long
+libc.ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
 def alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] not in "ZX"
     except (OSError, IndexError):
         return False
+def wait_gone(pid, seconds):
+    end = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < end:
+        time.sleep(0.005)
+    return not alive(pid)
 def status():
     try:
         with open(f"/proc/{target}/status") as f:
@@ -164,20 +180,61 @@ def status():
         return d["State"].split()[0], int(d["TracerPid"])
     except (OSError, KeyError, ValueError):
         return None, 0
-def wait_gone(pid, seconds):
-    end = time.monotonic() + seconds
-    while alive(pid) and time.monotonic() < end:
-        time.sleep(0.01)
-    return not alive(pid)
-# gdb read EOF too: it quits, which detaches. If it hangs, SIGTERM (gdb quits and detaches on it),
-# then SIGKILL (the kernel detaches; the target may be left group-stopped).
-if not wait_gone(gdb, 1.0):
-    try: os.kill(gdb, signal.SIGTERM)
-    except OSError: pass
-    if not wait_gone(gdb, 1.0):
-        try: os.kill(gdb, signal.SIGKILL)
+def clear_debug_registers():
+    wait_gone(gdb, 1.0)
+    end = time.monotonic() + 1.0
+    while status()[1] != 0 and time.monotonic() < end:  # the kernel is still detaching gdb
+        time.sleep(0.002)
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{target}/task")]
+    except OSError:
+        return
+    for tid in tids:
+        if libc.ptrace(SEIZE, tid, None, None) != 0:
+            continue
+        libc.ptrace(INTERRUPT, tid, None, None)
+        sig = 0
+        try:
+            _, st = os.waitpid(tid, WALL)
+            if os.WIFSTOPPED(st) and (st >> 16) == 0:  # a signal-delivery-stop: pass it on, unless a trap of ours
+                sig = os.WSTOPSIG(st)
+                if sig in (signal.SIGTRAP, signal.SIGSTOP):
+                    sig = 0
+        except ChildProcessError:
+            pass
+        libc.ptrace(POKEUSER, tid, ctypes.c_void_p(DR7), None)
+        libc.ptrace(DETACH, tid, None, ctypes.c_void_p(sig))
+try:
+    pidfd = os.pidfd_open(gdb)
+except (OSError, AttributeError):
+    pidfd = None
+clean = False
+stdin = sys.stdin.fileno()
+poller = select.poll()
+poller.register(stdin, select.POLLIN)
+if pidfd is not None:
+    poller.register(pidfd, select.POLLIN)
+while True:
+    events = dict(poller.poll(200 if pidfd is None else None))
+    if stdin in events:
+        data = os.read(stdin, 64)
+        if not data:
+            break  # EOF: the inspector is gone (or done)
+        if b"d" in data and not clean:
+            clean = True  # gdb detached cleanly: only wait for EOF now
+            if pidfd is not None:
+                poller.unregister(pidfd)
+    if not clean and not alive(gdb):
+        break  # gdb died while still attached
+if not clean:
+    # gdb reads EOF too and detaches by itself; if it hangs: SIGTERM (it detaches on it), then SIGKILL.
+    if alive(gdb) and not wait_gone(gdb, 1.0):
+        try: os.kill(gdb, signal.SIGTERM)
         except OSError: pass
-        wait_gone(gdb, 1.0)
+        if not wait_gone(gdb, 1.0):
+            try: os.kill(gdb, signal.SIGKILL)
+            except OSError: pass
+    clear_debug_registers()  # whether gdb removed its watchpoints or not: a few us per thread
 if not was_stopped:
     end = time.monotonic() + 1.0
     while time.monotonic() < end:
@@ -278,6 +335,11 @@ class GdbSession:
             self._ctl = _controller(command)
         except (OSError, ValueError) as exc:
             raise ToolFailed(f"cannot start gdb: {exc}") from None
+        # gdb SIGKILLed while attached leaves the debug registers enabled (see _GUARDIAN): keep the
+        # OOM killer off it when we may (root / CAP_SYS_RESOURCE).
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{self._ctl.gdb_process.pid}/oom_score_adj", "w") as f:
+                f.write("-1000")
         try:
             if guardian:
                 self._start_guardian()
@@ -468,9 +530,15 @@ class GdbSession:
         if self._closed:
             return
         self._closed = True
+        clean = not self.attached
         if self.attached and self._gdb_alive():
             with contextlib.suppress(SourceError, OSError, ValueError):
                 self.detach()
+                clean = True
+        if clean and self._guardian is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._guardian.stdin.write(b"d")  # gdb detached: the guardian has nothing to clean up
+                self._guardian.stdin.flush()
         proc = self._ctl.gdb_process if hasattr(self, "_ctl") else None
         if proc is not None:
             try:

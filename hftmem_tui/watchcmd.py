@@ -108,7 +108,7 @@ def _watch_gdb(pid, spec, count, timeout, max_rate, out) -> int:
     from hftmem_tui.sources.gdbsession import GdbSession
 
     n = 0
-    session = GdbSession(pid)
+    session = GdbSession(pid, max_rate=GDB_MAX_RATE if max_rate is None else max_rate)
     try:
         session.attach()
         t0 = time.time()
@@ -116,8 +116,7 @@ def _watch_gdb(pid, spec, count, timeout, max_rate, out) -> int:
         _print(out, f"watching {spec.label} ({spec.length} bytes at {spec.address:#x}, {spec.access}) via gdb "
                     f"(ptrace, non-stop): attaching stopped the engine for {_ms(session.attach_pause_s)}; "
                     f"each hit stops the writing thread")
-        rate = GDB_MAX_RATE if max_rate is None else max_rate
-        for hit in session.hits(timeout=timeout, count=count, max_rate=rate):
+        for hit in session.hits(timeout=timeout, count=count):
             n += 1
             _print(out, "\n".join(format_hit(hit, n, t0) + [f"  thread stopped {_ms(hit.pause_s)} for this hit"]))
     finally:

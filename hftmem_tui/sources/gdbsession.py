@@ -38,6 +38,7 @@ import contextlib
 import itertools
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -292,7 +293,10 @@ class GdbSession:
     """One gdb/MI process attached to ``pid`` in non-stop mode; use as a context manager.
 
     ``with GdbSession(pid) as s: s.watch(spec); for hit in s.hits(timeout=10, count=3): ...``.
-    Entering attaches (the threads are resumed as soon as gdb reports each one), leaving detaches.
+    Entering attaches (every thread resumed as soon as gdb has them all), leaving detaches. A
+    reader thread handles each hit the moment gdb reports it (log-and-continue: the writing
+    thread resumes at once; ``stop_on_hit = True``: it stays stopped until resume()). More than
+    ``max_rate`` hits per second (None: DEFAULT_MAX_RATE; 0: no guard) deletes every watchpoint.
     Every request has a deadline (``timeout`` seconds). Raises (before attaching) what
     check_attach raises; ToolFailed/GdbCommandError for gdb failures; WatchLimitError for a
     watchpoint the hardware cannot take; ForbiddenExpression for user text that could write.
@@ -301,7 +305,8 @@ class GdbSession:
     backend = "gdb"
 
     def __init__(self, pid: int, *, allow_writes: bool = False, timeout: float = DEFAULT_TIMEOUT,
-                 gdb: str = "gdb", guardian: bool = True, backtrace_depth: int = 8, symbolize: bool = True) -> None:
+                 gdb: str = "gdb", guardian: bool = True, backtrace_depth: int = 8, symbolize: bool = True,
+                 max_rate: float | None = None) -> None:
         self.pid = pid
         self.allow_writes = allow_writes
         self.timeout = timeout
@@ -323,6 +328,17 @@ class GdbSession:
         self.attach_pause_s: float | None = None
         self.detach_pause_s: float | None = None
         self._closed = False
+        self._held_since = 0.0
+        self.stop_on_hit = False  # True: a hit leaves the writing thread stopped until resume()
+        self.max_rate = DEFAULT_MAX_RATE if max_rate is None else float(max_rate)
+        self._queue: deque[WatchHit] = deque()
+        self._cv = threading.Condition()
+        self._recent: deque[float] = deque()
+        self._disarmed: str | None = None
+        self._reader = None
+        self._reader_done = False
+        self._reader_error: SourceError | None = None
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._guardian: subprocess.Popen | None = None
         self._code = CodeMap(pid) if symbolize else None
         command = [
@@ -403,6 +419,8 @@ class GdbSession:
             elif p.get("thread-id"):
                 self._stopped.add(p["thread-id"])
             self._stops.append((time.monotonic(), p))
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"s")  # the reader handles it even if the record came with an answer
         elif msg == "running":
             tid = p.get("thread-id")
             if tid == "all":
@@ -428,17 +446,18 @@ class GdbSession:
     def _continue(self, *threads: str) -> float:
         """Resume the given gdb threads in one write; returns when gdb said ^running (monotonic)."""
         cmds = [f"-exec-continue --thread {t}" for t in threads]
-        tokens = self._send(*cmds)
-        for tok, cmd in zip(tokens, cmds):
-            try:
-                self._wait(tok, cmd)
-            except GdbCommandError as exc:
-                if "running" not in exc.gdb_message and "exited" not in exc.gdb_message:
-                    raise
-        for t in threads:
-            self._stopped.discard(t)
-            self._held.discard(t)
-        return time.monotonic()
+        with self._lock:
+            tokens = self._send(*cmds)
+            for tok, cmd in zip(tokens, cmds):
+                try:
+                    self._wait(tok, cmd)
+                except GdbCommandError as exc:
+                    if "running" not in exc.gdb_message and "exited" not in exc.gdb_message:
+                        raise
+            for t in threads:
+                self._stopped.discard(t)
+                self._held.discard(t)
+            return time.monotonic()
 
     def _refresh_lwps(self) -> None:
         payload = self._request("-thread-info").payload or {}
@@ -494,12 +513,12 @@ class GdbSession:
             self._stops.clear()  # the attach stops, all handled
             self.attach_pause_s = time.monotonic() - t0
             self._refresh_lwps()
+            self._start_reader()
             return self.attach_pause_s
 
     def _continue_all(self, strict: bool = False) -> None:
         try:
-            tok = self._send("-exec-continue --all")
-            self._wait(tok[0], "-exec-continue --all")
+            self._request("-exec-continue --all")
         except SourceError:
             if strict:
                 raise
@@ -507,7 +526,8 @@ class GdbSession:
         self._held.clear()
 
     def detach(self) -> float | None:
-        """Detach (gdb removes the watchpoints, the kernel drops the debug registers); returns the pause."""
+        """Detach (gdb removes its watchpoints and resumes every thread); returns the pause."""
+        self._stop_reader()
         with self._lock:
             if not self.attached:
                 return None
@@ -569,9 +589,13 @@ class GdbSession:
                 self._guardian.kill()
                 self._guardian.wait()
             self._guardian = None
+        self._stop_reader()
         if self._code is not None:
             self._code.close()
             self._code = None
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     # ----------------------------------------------------------- watchpoints
     @property
@@ -596,6 +620,10 @@ class GdbSession:
     def _with_a_stopped_thread(self, action):
         """Run ``action(thread)`` with one thread stopped (gdb evaluates in a stopped thread's
         context): an already stopped one, else the idlest thread stopped briefly (SIGSTOP by gdb)."""
+        with self._lock:  # every send and its wait under one hold: the reader must not take our answer
+            return self._with_a_stopped_thread_locked(action)
+
+    def _with_a_stopped_thread_locked(self, action):
         if self._stopped:
             return action(sorted(self._stopped)[0])
         anchor = self._idlest_thread()
@@ -657,42 +685,111 @@ class GdbSession:
                 self._with_a_stopped_thread(lambda _t: self._request(f"-break-delete {wp.number}"))
 
     # ----------------------------------------------------------- hits
-    def next_hit(self, timeout: float | None = None, *, resume: bool = True) -> WatchHit | None:
-        """The next watchpoint hit, or None when ``timeout`` passed. ``resume=True`` (log and
-        continue): the writing thread is resumed at once and the hit carries the pause it caused.
-        ``resume=False`` (stop on hit): the thread stays stopped until resume(). Raises
-        NoSuchProcess when the target exits while watched."""
+    # A reader thread handles every stop the moment gdb reports it: in log-and-continue mode the
+    # writing thread is resumed at once, whether or not the caller is reading hits right now.
+    def _start_reader(self) -> None:
+        self._reader_stop = False
+        self._reader = threading.Thread(target=self._read_loop, name=f"gdbwatch-{self.pid}", daemon=True)
+        self._reader.start()
+
+    def _stop_reader(self) -> None:
+        reader = getattr(self, "_reader", None)
+        if reader is None:
+            return
+        self._reader_stop = True
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        if reader is not threading.current_thread():
+            reader.join(timeout=self.timeout)
+        self._reader = None
+
+    def _read_loop(self) -> None:
+        out = self._ctl.gdb_process.stdout.fileno()
+        try:
+            while not self._reader_stop:
+                readable, _, _ = select.select([out, self._wake_r], [], [], 0.25)
+                if self._wake_r in readable:
+                    with contextlib.suppress(OSError):
+                        os.read(self._wake_r, 4096)
+                if self._reader_stop:
+                    break
+                with self._lock:
+                    if out in readable:
+                        self._pump(0)
+                    self._process_stops()
+                if self._exit_code is not None:
+                    break
+        except (SourceError, OSError, ValueError) as exc:
+            self._reader_error = exc if isinstance(exc, SourceError) else ToolFailed(f"gdb: {exc}")
+        finally:
+            with self._cv:
+                self._reader_done = True
+                self._cv.notify_all()
+
+    def _process_stops(self) -> None:
+        """Handle the stops gdb reported (lock held): queue hits, resume what is not ours to hold."""
+        while self._stops and self.attached:
+            t_stop, p = self._stops.popleft()
+            tid = p.get("thread-id")
+            wpt = p.get("wpt") or p.get("hw-awpt") or p.get("hw-rwpt") or {}
+            if p.get("reason") in _HIT_REASONS and int(wpt.get("number", 0)) in self._watch:
+                hit = self._hit(t_stop, p, resume=not self.stop_on_hit)
+                with self._cv:
+                    self._queue.append(hit)
+                    self._cv.notify_all()
+                self._guard(hit)
+            elif self._exit_code is None and tid and tid in self._stopped and tid not in self._held:
+                self._continue(tid)  # any other stop is not the user's business: never leave a thread stopped
+        if self._exit_code is not None:
+            with self._cv:
+                self._cv.notify_all()
+
+    def _guard(self, hit: WatchHit) -> None:
+        if not self.max_rate or self._disarmed:
+            return
+        now = time.monotonic()
+        self._recent.append(now)
+        while self._recent and self._recent[0] < now - 1.0:
+            self._recent.popleft()
+        if len(self._recent) > self.max_rate:
+            paused = sum(self._pauses[-len(self._recent):])
+            for wp in list(self._watch.values()):
+                with contextlib.suppress(SourceError):
+                    self.unwatch(wp)
+            self._disarmed = (f"disarmed {hit.spec.label}: hot field, more than {self.max_rate:,.0f} hits in the last "
+                              f"second stopped the engine's thread for {paused * 1e3:,.0f} ms; raise --max-rate "
+                              f"to watch it anyway, or use the perf backend (no stop)")
+
+    def next_hit(self, timeout: float | None = None) -> WatchHit | None:
+        """The next watchpoint hit, or None when ``timeout`` passed.
+
+        Log-and-continue (``stop_on_hit`` False, the default): the writing thread was resumed at
+        once and the hit carries the pause it caused. Stop-on-hit: the thread stays stopped until
+        resume(). Raises NoSuchProcess when the target exits while watched, HotField when the
+        rate guard disarmed the watchpoints, ToolFailed if gdb failed.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
+        with self._cv:
             while True:
-                while self._stops:
-                    t_stop, p = self._stops.popleft()
-                    tid = p.get("thread-id")
-                    if p.get("reason") in _HIT_REASONS and p.get("wpt", p.get("hw-awpt", p.get("hw-rwpt"))):
-                        return self._hit(t_stop, p, resume)
-                    if self._exit_code is not None:
-                        break
-                    # Any other stop is not the user's business: never leave a thread stopped.
-                    if tid and tid in self._stopped and tid not in self._held:
-                        self._continue(tid)
+                if self._queue:
+                    return self._queue.popleft()
+                if self._disarmed:
+                    raise HotField(self._disarmed)
                 if self._exit_code is not None:
                     self.attached = False
                     raise NoSuchProcess(self.pid, f"it exited while watched (exit code {self._exit_code})")
+                if self._reader_error is not None:
+                    raise self._reader_error
+                if self._reader_done or not self.attached:
+                    return None
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return None
-                self._pump(_SLICE if left is None else min(_SLICE, left))
+                self._cv.wait(0.25 if left is None else min(0.25, left))
 
-    def hits(self, timeout: float | None = None, count: int | None = None,
-             max_rate: float | None = None) -> Iterator[WatchHit]:
-        """Log-and-continue hits until ``timeout`` seconds or ``count`` hits.
-
-        Each hit stops the writing thread for milliseconds: above ``max_rate`` hits per second
-        (None: DEFAULT_MAX_RATE; 0: no guard) every watchpoint is deleted and HotField raised.
-        """
-        limit = DEFAULT_MAX_RATE if max_rate is None else float(max_rate)
+    def hits(self, timeout: float | None = None, count: int | None = None) -> Iterator[WatchHit]:
+        """Hits until ``timeout`` seconds or ``count`` hits (raises like next_hit)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        recent: deque[float] = deque()
         n = 0
         while count is None or n < count:
             left = None if deadline is None else deadline - time.monotonic()
@@ -702,22 +799,10 @@ class GdbSession:
             if hit is None:
                 return
             n += 1
-            now = time.monotonic()
-            recent.append(now)
-            while recent and recent[0] < now - 1.0:
-                recent.popleft()
-            if limit and len(recent) > limit:
-                paused = sum(self._pauses[-len(recent):])
-                for wp in list(self._watch.values()):
-                    with contextlib.suppress(SourceError):
-                        self.unwatch(wp)
-                raise HotField(f"disarmed {hit.spec.label}: hot field, more than {limit:,.0f} hits in the last "
-                               f"second stopped the engine's thread for {paused * 1e3:,.0f} ms; raise --max-rate "
-                               f"to watch it anyway, or use the perf backend (no stop)")
             yield hit
 
     def resume(self) -> float | None:
-        """Resume the threads a stop-on-hit left stopped; returns that pause (s) if known."""
+        """Resume the threads a stop-on-hit left stopped; returns that pause (s) if any."""
         with self._lock:
             held = sorted(self._held)
             if not held:
@@ -729,13 +814,12 @@ class GdbSession:
 
     def _hit(self, t_stop: float, p: dict, resume: bool) -> WatchHit:
         wpt = p.get("wpt") or p.get("hw-awpt") or p.get("hw-rwpt") or {}
-        wp = self._watch.get(int(wpt.get("number", 0)))
+        wp = self._watch[int(wpt.get("number", 0))]
         tid = p.get("thread-id", "")
-        spec = wp.spec if wp else None
+        spec = wp.spec
         new = None
-        if spec is not None:
-            with contextlib.suppress(SourceError):
-                new = read_memory(self.pid, spec.address, spec.length)  # the thread is stopped at the write
+        with contextlib.suppress(SourceError):
+            new = read_memory(self.pid, spec.address, spec.length)  # the thread is stopped at the write
         cmds = [f"-stack-list-frames --thread {tid} 0 {self.backtrace_depth - 1}"]
         if self._threads.get(tid) is None:
             cmds.append(f"-thread-info {tid}")
@@ -763,15 +847,13 @@ class GdbSession:
         frames = (results[0].payload or {}).get("stack", []) if results[0] is not None else []
         location, backtrace = self._frames(p.get("frame") or {}, frames)
         value = p.get("value") or {}
-        old = None
-        if wp is not None:
-            # gdb's own old value is exact (it keeps the value it last saw); ours is a fallback
-            old = _value_bytes(value.get("old"), wp.spec.length) or self._last.get(wp.number)
-            if new is not None:
-                self._last[wp.number] = new
+        # gdb's own old value is exact (it keeps the value it last saw); ours is a fallback
+        old = _value_bytes(value.get("old"), spec.length) or self._last.get(wp.number)
+        if new is not None:
+            self._last[wp.number] = new
         return WatchHit(
             time=time.time() - (time.monotonic() - t_stop),
-            spec=spec or WatchSpec(1, 1, "write", f"gdb watchpoint {wpt.get('number')}"),
+            spec=spec,
             tid=self._threads.get(tid), old=old, new=new, new_read_after=False,
             location=location, backtrace=backtrace, pause_s=pause, backend="gdb",
             extra={"gdb_thread": tid, "gdb_old": value.get("old"), "gdb_new": value.get("new", value.get("value")),

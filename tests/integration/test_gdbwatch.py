@@ -82,9 +82,9 @@ def test_overflow_caught_with_a_backtrace(engine):
     line = source_line("dst[i] = src[i]")
     spec = WatchSpec(slot_address(pid, ORDER_PRICE), 8, "write", "slots_[0].price")
     found = None
-    with GdbSession(pid) as s:
+    with GdbSession(pid, max_rate=0) as s:
         s.watch(spec)
-        for hit in s.hits(timeout=20, max_rate=0):
+        for hit in s.hits(timeout=20):
             assert hit.backend == "gdb" and not hit.new_read_after and hit.pause_s is not None
             if hit.location and hit.location.line == line:
                 found = hit
@@ -108,9 +108,10 @@ def test_use_after_free_caught_on_a_freed_slot(engine):
         pool = t.resolve_expr("hftmem_order_pool.slots_")
         base = t.runtime_address(pool, pid)
     stale = resolve_target(pid, "hftmem_stale_order")
-    with GdbSession(pid) as s:
+    with GdbSession(pid, max_rate=0) as s:
+        s.stop_on_hit = True  # the strategy thread stays stopped at the write
         wp = s.watch(stale)
-        hit = s.next_hit(timeout=10, resume=False)  # stop-on-hit: the strategy thread stays stopped
+        hit = s.next_hit(timeout=10)
         assert hit is not None and hit.extra["stopped"]
         assert task_states(pid)[hit.tid] == "t"
         slots = read_memory(pid, base, pool.size)  # consistent: the only writer is stopped
@@ -122,12 +123,13 @@ def test_use_after_free_caught_on_a_freed_slot(engine):
         # holds order newest-38 now (see the scenario's code in engine.cpp: on_tick).
         slot = ids[newest - 38]
         s.unwatch(wp)
+        s.stop_on_hit = False
         s.resume()
         assert task_states(pid)[hit.tid] != "t"
         target = WatchSpec(base + slot * 64 + ORDER_QTY, 4, "write", f"slots_[{slot}].qty")
         s.watch(target)
         found = None
-        for h in s.hits(timeout=20, max_rate=0):
+        for h in s.hits(timeout=20):
             if h.location and h.location.line == line:
                 found = h
                 break
@@ -141,8 +143,9 @@ def test_stop_on_hit_then_resume(engine):
     """Stop-on-hit leaves the writing thread stopped (the others run) until resume()."""
     pid = engine()
     with GdbSession(pid) as s:
+        s.stop_on_hit = True
         s.watch(resolve_target(pid, "hftmem_engine_stats.ticks"))
-        hit = s.next_hit(timeout=10, resume=False)
+        hit = s.next_hit(timeout=10)
         assert hit is not None and hit.pause_s is None
         states = task_states(pid)
         assert states[hit.tid] == "t"
@@ -179,6 +182,19 @@ def test_watch_cli_default_is_perf(engine):
     assert "via perf" in r.stdout.splitlines()[0] and "engine never stopped" in r.stdout
     assert len([ln for ln in r.stdout.splitlines() if ln.startswith("hit ")]) == 3
     assert proc_status(pid)["TracerPid"] == "0"
+
+
+def test_hot_field_disarmed_under_gdb(engine):
+    """messages is written ~100,000 times/s: each hit stops the strategy thread, so the guard disarms it."""
+    pid = engine()
+    r = run_cli("watch", str(pid), "hftmem_engine_stats.messages", "--via", "gdb", "--max-rate", "5",
+                "--timeout", "20")
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(err) == 1, r.stderr
+    assert err[0].startswith("hftmem: disarmed hftmem_engine_stats.messages: hot field, more than 5 hits"), err[0]
+    assert re.search(r"\d+ hits; detached \(TracerPid 0\)", r.stdout)
+    assert "?" not in "".join(ln for ln in r.stdout.splitlines() if ln.startswith("hit "))
+    assert_untraced_and_running(pid)
 
 
 # ------------------------------------------------------------------ every exit path

@@ -4,9 +4,9 @@ The strategy thread times every loop iteration and publishes, per 1-second windo
 between two iterations (``max_gap_hist[window % 64]`` in its stats block, read zero-stop). A pause
 caused by the inspector shows up as that window's max gap. Measured per round, on a fresh engine:
 
-* attach pause, non-stop (what GdbSession does) and all-stop (raw gdb/MI, for the comparison that
-  chose non-stop; all-stop is ended by SIGKILLing gdb, harmless without watchpoints, because its
-  -exec-interrupt would SIGINT the engine);
+* attach pause: non-stop with ``attach&`` (what GdbSession does: gdb resumes each thread itself),
+  non-stop waiting for every stop then ``-exec-continue --all``, and all-stop (raw gdb/MI, ended by
+  SIGKILLing gdb, harmless without watchpoints, because its -exec-interrupt would SIGINT the engine);
 * pause per hit in log-and-continue mode: a watchpoint on ``hftmem_engine_stats.window_index``,
   written once per window by the strategy thread itself, so each window holds exactly one hit;
 * detach pause.
@@ -113,6 +113,11 @@ def one_round(hits: int) -> dict:
         baseline = g.gaps_ms(w - 3, w - 1)
         out: dict = {"baseline_max_gap_ms": max(baseline)}
         out["all_stop_attach_gap_ms"], _ = g.around(lambda: all_stop_attach(pid))
+        waitall = GdbSession(pid)
+        try:
+            out["attach_waitall_gap_ms"], _ = g.around(lambda: waitall.attach(background=False))
+        finally:
+            waitall.close()
         session = GdbSession(pid)
         try:
             out["attach_gap_ms"], _ = g.around(session.attach)
@@ -154,7 +159,7 @@ def main() -> int:
         vals = [v for r in rounds for v in (r[key] if isinstance(r[key], list) else [r[key]])]
         return {"median": med(vals), "max": max(vals), "n": len(vals)}
 
-    keys = ("baseline_max_gap_ms", "all_stop_attach_gap_ms", "attach_gap_ms", "attach_inspector_ms",
+    keys = ("baseline_max_gap_ms", "all_stop_attach_gap_ms", "attach_waitall_gap_ms", "attach_gap_ms", "attach_inspector_ms",
             "hit_gaps_ms", "hit_inspector_ms", "detach_gap_ms", "detach_inspector_ms")
     result = {k: summary(k) for k in keys}
     result["rounds"] = rounds
@@ -165,8 +170,9 @@ def main() -> int:
     names = {
         "baseline_max_gap_ms": "engine max loop gap, no inspector (per 1-s window)",
         "all_stop_attach_gap_ms": "attach, all-stop (raw gdb/MI), engine max gap",
-        "attach_gap_ms": "attach, non-stop (GdbSession), engine max gap",
-        "attach_inspector_ms": "attach, non-stop, seen by the inspector",
+        "attach_waitall_gap_ms": "attach, non-stop, all stops then continue --all",
+        "attach_gap_ms": "attach, non-stop, attach& (GdbSession), engine max gap",
+        "attach_inspector_ms": "attach, non-stop, attach&, seen by the inspector",
         "hit_gaps_ms": "one hit, log-and-continue, engine max gap",
         "hit_inspector_ms": "one hit, seen by the inspector (*stopped -> ^running)",
         "detach_gap_ms": "detach, engine max gap",

@@ -318,6 +318,7 @@ class GdbSession:
         self._stops: deque[tuple[float, dict]] = deque()  # (monotonic when read, *stopped payload)
         self._threads: dict[str, int | None] = {}  # gdb thread id -> LWP (None until known)
         self._stopped: set[str] = set()  # gdb thread ids gdb reports stopped
+        self._running: set[str] = set()  # gdb thread ids gdb reports running
         self._held: set[str] = set()  # stopped on purpose (stop-on-hit): not auto-resumed
         self._watch: dict[int, Watchpoint] = {}
         self._results: dict[int, dict] = {}  # result records that arrived before we waited for them
@@ -350,6 +351,10 @@ class GdbSession:
         try:
             self._ctl = _controller(command)
         except (OSError, ValueError) as exc:
+            self._closed = True
+            self._code and self._code.close()
+            for fd in (self._wake_r, self._wake_w):
+                os.close(fd)
             raise ToolFailed(f"cannot start gdb: {exc}") from None
         # gdb SIGKILLed while attached leaves the debug registers enabled (see _GUARDIAN): keep the
         # OOM killer off it when we may (root / CAP_SYS_RESOURCE).
@@ -416,8 +421,10 @@ class GdbSession:
             threads = p.get("stopped-threads")
             if isinstance(threads, list):
                 self._stopped.update(threads)
+                self._running.difference_update(threads)
             elif p.get("thread-id"):
                 self._stopped.add(p["thread-id"])
+                self._running.discard(p["thread-id"])
             self._stops.append((time.monotonic(), p))
             with contextlib.suppress(OSError):
                 os.write(self._wake_w, b"s")  # the reader handles it even if the record came with an answer
@@ -425,13 +432,16 @@ class GdbSession:
             tid = p.get("thread-id")
             if tid == "all":
                 self._stopped.clear()
+                self._running.update(self._threads)
             else:
                 self._stopped.discard(tid)
+                self._running.add(tid)
         elif msg == "thread-created":
             self._threads.setdefault(p.get("id"), None)
         elif msg == "thread-exited":
             self._threads.pop(p.get("id"), None)
             self._stopped.discard(p.get("id"))
+            self._running.discard(p.get("id"))
         elif msg == "thread-group-exited":
             self._exit_code = str(p.get("exit-code", "0"))
 
@@ -478,15 +488,18 @@ class GdbSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def attach(self) -> float:
-        """Attach and resume every thread as soon as gdb reports it stopped; returns the pause (s).
+    def attach(self, *, background: bool = True) -> float:
+        """Attach; every thread runs again when this returns. Returns the pause (s) as seen from here.
 
+        ``background`` (default): ``-target-attach PID &``, gdb resumes each thread itself as soon
+        as its post-attach work is done (no round trip of ours). Else: wait until gdb reported every
+        thread stopped, then ``-exec-continue --all`` (kept for the benchmark's comparison).
         Raises AlreadyTraced/AccessDenied if ptrace refuses after all, ToolFailed on a timeout.
         """
         with self._lock:
             t0 = time.monotonic()
             try:
-                self._request(f"-target-attach {self.pid}")
+                self._request(f"-target-attach {self.pid}{' &' if background else ''}")
             except GdbCommandError as exc:
                 msg = exc.gdb_message
                 if "not permitted" in msg or "ptrace" in msg:
@@ -497,19 +510,34 @@ class GdbSession:
                     raise AccessDenied(self.pid, "it with ptrace", msg) from None
                 raise
             self.attached = True
-            # Wait until gdb has reported EVERY thread stopped, then resume them in one request.
-            # (Resuming threads one by one as they were reported made gdb lose the stop report of
-            # a later thread in our trials, leaving it stopped: never again.)
             deadline = time.monotonic() + self.timeout
-            while not self._threads or set(self._threads) - self._stopped:
-                if self._exit_code is not None:
-                    raise NoSuchProcess(self.pid, "it exited while gdb attached")
-                if time.monotonic() > deadline:
-                    self._continue_all()
-                    raise ToolFailed(f"gdb did not report every thread of {self.pid} attached within "
-                                     f"{self.timeout:g} s")
-                self._pump(_SLICE)
-            self._continue_all(strict=True)
+            if background:
+                # Done when gdb says every thread runs; a thread it reports stopped (a signal that
+                # arrived during the attach) is resumed by us, the signal passed on.
+                while not self._threads or set(self._threads) - self._running:
+                    if self._exit_code is not None:
+                        raise NoSuchProcess(self.pid, "it exited while gdb attached")
+                    if time.monotonic() > deadline:
+                        self._continue_all()
+                        raise ToolFailed(f"gdb did not resume every thread of {self.pid} within {self.timeout:g} s")
+                    stopped = sorted(self._stopped & set(self._threads))
+                    if stopped:
+                        self._continue(*stopped)
+                        self._running.update(stopped)
+                    self._pump(_SLICE)
+            else:
+                # Wait until gdb has reported EVERY thread stopped, then resume them in one request.
+                # (Resuming threads one by one as they were reported made gdb lose the stop report of
+                # a later thread in our trials, leaving it stopped: never again.)
+                while not self._threads or set(self._threads) - self._stopped:
+                    if self._exit_code is not None:
+                        raise NoSuchProcess(self.pid, "it exited while gdb attached")
+                    if time.monotonic() > deadline:
+                        self._continue_all()
+                        raise ToolFailed(f"gdb did not report every thread of {self.pid} attached within "
+                                         f"{self.timeout:g} s")
+                    self._pump(_SLICE)
+                self._continue_all(strict=True)
             self._stops.clear()  # the attach stops, all handled
             self.attach_pause_s = time.monotonic() - t0
             self._refresh_lwps()
@@ -551,10 +579,15 @@ class GdbSession:
             return
         self._closed = True
         clean = not self.attached
-        if self.attached and self._gdb_alive():
-            with contextlib.suppress(SourceError, OSError, ValueError):
-                self.detach()
-                clean = True
+        try:
+            if self.attached and self._gdb_alive():
+                with contextlib.suppress(SourceError, OSError, ValueError):
+                    self.detach()
+                    clean = True
+        finally:  # even a second Ctrl-C during the detach: gdb and the guardian are dealt with
+            self._shutdown(clean)
+
+    def _shutdown(self, clean: bool) -> None:
         if clean and self._guardian is not None:
             with contextlib.suppress(OSError, ValueError):
                 self._guardian.stdin.write(b"d")  # gdb detached: the guardian has nothing to clean up

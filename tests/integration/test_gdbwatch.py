@@ -197,6 +197,17 @@ def test_hot_field_disarmed_under_gdb(engine):
     assert_untraced_and_running(pid)
 
 
+def test_read_watch_uses_gdb_and_says_why(engine):
+    """x86 has no read-only breakpoints: `--access read` goes to gdb (it filters reads), one stderr line says so."""
+    pid = engine()
+    r = run_cli("watch", str(pid), "hftmem_engine_stats.scenarios", "--access", "read", "--count", "1",
+                "--timeout", "20")  # read by the producer every burst, written only on a scenario switch
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.startswith("hftmem: perf has no read-only hardware breakpoints") and len(r.stderr.splitlines()) == 1
+    assert "via gdb" in r.stdout.splitlines()[0] and re.search(r"scenarios: 0 -> 0$", r.stdout, re.M)
+    assert_untraced_and_running(pid)
+
+
 # ------------------------------------------------------------------ every exit path
 
 @pytest.mark.slow

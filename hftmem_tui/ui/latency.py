@@ -13,6 +13,7 @@ from textual.widgets import Static
 from hftmem_tui.model.history import History
 from hftmem_tui.sources.sampler import LiveSample
 from hftmem_tui.ui.graph import HistoryGraph
+from hftmem_tui.ui.textupdate import set_text
 
 
 def fmt_ns(ns: float) -> str:
@@ -55,7 +56,7 @@ class LatencyHistory(Vertical):
         minute = mx.window(60)
         worst = max((v for _, v in minute), default=0)
         e = sample.engine
-        summary.update(Text.assemble(
+        set_text(summary, Text.assemble(
             ("loop gap, last second: ", "bold"), ("max ", ""), (fmt_ns(last_max[1]) if last_max else "—", "bold red"),
             ("  p99.9 ", ""), (fmt_ns(last_p[1]) if last_p else "—", "bold yellow"),
             f"  worst max, last minute {fmt_ns(worst)}  loops/s {e.last_iterations:,}"))

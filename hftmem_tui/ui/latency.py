@@ -14,16 +14,7 @@ from hftmem_tui.model.history import History
 from hftmem_tui.sources.sampler import LiveSample
 from hftmem_tui.ui.graph import HistoryGraph
 from hftmem_tui.ui.textupdate import set_text
-
-
-def fmt_ns(ns: float) -> str:
-    if ns >= 1e9:
-        return f"{ns / 1e9:.2f} s"
-    if ns >= 1e6:
-        return f"{ns / 1e6:.1f} ms"
-    if ns >= 1e3:
-        return f"{ns / 1e3:.1f} us"
-    return f"{ns:.0f} ns"
+from hftmem_tui.ui.units import fmt_ns
 
 
 class LatencyHistory(Vertical):

@@ -14,6 +14,7 @@ from hftmem_tui.model.history import History
 from hftmem_tui.sources.sampler import LiveSample
 from hftmem_tui.ui.graph import HistoryGraph
 from hftmem_tui.ui.textupdate import set_text
+from hftmem_tui.ui.units import fmt_rate
 
 VERDICT_STYLE = {"growing": "bold white on red", "shrinking": "bold cyan", "flat": "bold green",
                  "insufficient data": "dim"}
@@ -21,20 +22,6 @@ VERDICT_STYLE = {"growing": "bold white on red", "shrinking": "bold cyan", "flat
 
 def fmt_bytes(b: float) -> str:
     return fmt_kb(b / 1024)
-
-
-def fmt_rate(v: float | None) -> str:
-    if v is None:
-        return "—"
-    if v >= 1e9:
-        return f"{v / 1e9:.1f}G"
-    if v >= 1e6:
-        return f"{v / 1e6:.1f}M"
-    if v >= 1e4:
-        return f"{v / 1e3:.0f}k"
-    if v >= 100:
-        return f"{v:.0f}"
-    return f"{v:.1f}"
 
 
 def leak_text(history: History) -> Text:

@@ -13,7 +13,7 @@ from hftmem_tui.sources.perf import DEFAULT_EVENTS
 from hftmem_tui.sources.sampler import LiveSample
 from hftmem_tui.ui.graph import sparkline
 from hftmem_tui.ui.textupdate import set_text
-from hftmem_tui.ui.overview import fmt_rate
+from hftmem_tui.ui.units import fmt_rate
 
 NOT_SUPPORTED = "not supported here"
 UNITS = {"task-clock": "task-clock ms"}  # perf counts task-clock in ms: 1000 per second = one busy core

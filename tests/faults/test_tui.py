@@ -4,6 +4,7 @@ checked from /proc afterwards: running, untraced, never stopped."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -22,11 +23,14 @@ pytestmark = [pytest.mark.fault, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (a real terminal)")]
 
 
+_servers = itertools.count()
+
+
 class TmuxTui:
     """`hftmem attach PID` in a pane of a private tmux server; the pane stays after the app exits."""
 
     def __init__(self, name: str) -> None:
-        self.socket = f"hftmem-faults-{os.getpid()}"
+        self.socket = f"hftmem-faults-{os.getpid()}-{next(_servers)}"  # a server of its own: no reuse races
         self.name = name
 
     def tmux(self, *args: str) -> str:
@@ -57,7 +61,7 @@ class TmuxTui:
         return self.info("#{pane_dead}:#{pane_dead_status}#{pane_dead_signal}") not in ("0:", "1:")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
 
 @pytest.fixture
@@ -71,8 +75,6 @@ def tui():
     yield make
     for t in made:
         t.close()
-    if made:
-        subprocess.run(["tmux", "-L", made[0].socket, "kill-server"], capture_output=True)
 
 
 def test_target_killed_under_the_tui_shows_a_notice_and_quits_cleanly(engine, tui):

@@ -80,6 +80,22 @@ def cmd_attach(args: argparse.Namespace) -> int:
                       allocators_file=args.allocators)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .ui.replay import run_replay
+
+    return run_replay(args.file, at=args.at, speed=args.speed, play=args.play, graph_style=args.graph)
+
+
+def _speed(text: str) -> float:
+    try:
+        v = float(text.lower().rstrip("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a playback speed (e.g. 4 or 0.5)") from None
+    if not 0.01 <= v <= 1000:
+        raise argparse.ArgumentTypeError("playback speed must be between 0.01 and 1000")
+    return v
+
+
 def cmd_scenario(args: argparse.Namespace) -> int:
     ctl = EngineControl(args.pid, name=args.control)
     for name in args.on:
@@ -473,6 +489,17 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--allocators", default=None, metavar="FILE",
                     help="TOML file describing the engine's allocator globals (see examples/allocators.toml)")
     at.set_defaults(func=cmd_attach)
+
+    rp = sub.add_parser("replay", help="the attach TUI, offline, on a `hftmem record` file, with a time cursor")
+    rp.add_argument("file", metavar="FILE")
+    rp.add_argument("--at", default="end", metavar="WHEN",
+                    help="where the cursor starts: end (default: the whole recording loaded), start, "
+                         "@SECONDS from the start, or a clock time HH:MM[:SS]")
+    rp.add_argument("--speed", type=_speed, default=1.0, metavar="N", help="playback speed, N x recorded time")
+    rp.add_argument("--play", action="store_true", help="start playing at once (from the start if at the end)")
+    rp.add_argument("--graph", choices=("braille", "block"), default="braille",
+                    help="graph characters (block for fonts without braille)")
+    rp.set_defaults(func=cmd_replay)
 
     s = sub.add_parser("scenario", help="switch scenarios of a running engine on or off, print its state")
     s.add_argument("pid", type=_pid)

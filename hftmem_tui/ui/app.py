@@ -19,6 +19,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static, TabbedContent, TabPane
@@ -45,6 +46,8 @@ PANES = (("overview", "Overview"), ("mappings", "Mappings"), ("perf", "Perf"), (
          ("latency", "Latency"), ("memory", "Memory"), ("audit", "Audit"))
 MIN_SIZE = (60, 16)  # below this the panes cannot say anything useful: a notice instead
 AUDIT_EVERY_S = 5.0
+# The widget that takes the keys when a pane is shown (its bindings then show in the footer).
+FOCUS = {"mappings": "#mappings-table", "memory": "#hex-body", "audit": "#audit-table"}
 
 HELP = """\
 [b]hftmem attach[/b] — zero-stop view of one process (no ptrace, no signals, no writes)
@@ -129,7 +132,12 @@ class HftmemApp(App):
                 with TabPane("5 Latency", id="latency"):
                     yield LatencyHistory(graph_style=self.graph_style, id="latency-view")
                 with TabPane("6 Memory", id="memory"):
-                    yield MemoryPanel(self.info.pid, id="memory-view")
+                    if self.feed.live:
+                        yield MemoryPanel(self.info.pid, id="memory-view")
+                    else:  # the recorded pid may be another process by now: never read it
+                        yield Static("memory: needs a live process (this is a recording; "
+                                     f"use `hftmem attach PID` or `hftmem dump PID ADDR` on a running one)",
+                                     id="memory-view")
                 with TabPane("7 Audit", id="audit"):
                     yield AuditPanel(id="audit-view")
         yield Static(f"terminal too small: hftmem needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}", id="too-small")
@@ -200,6 +208,10 @@ class HftmemApp(App):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._update_pane(event.pane.id or "")
+        target = FOCUS.get(event.pane.id or "")
+        if target:
+            for widget in event.pane.query(target):
+                widget.focus()
         if event.pane.id == "audit" and self.feed.live and not self.audit_runs:
             self.action_audit_now()
 
@@ -207,7 +219,10 @@ class HftmemApp(App):
         s = self.last_sample
         if s is None or self._shown_seq.get(pane_id) == s.seq:
             return
-        widget = self.pane_widget(pane_id)
+        try:
+            widget = self.pane_widget(pane_id)
+        except NoMatches:  # the app is shutting down: its panes are gone
+            return
         if hasattr(widget, "show_sample"):
             widget.show_sample(s, self.history)
             self._shown_seq[pane_id] = s.seq
@@ -240,18 +255,21 @@ class HftmemApp(App):
         self.samples_seen += 1
         self._audit_history.append(HistorySample(sample.time, sample.status.vm_rss_kb, sample.stat.majflt))
         del self._audit_history[:-600]
-        self.query_one(TargetHeader).show_sample(sample)
+        stack = self.screen_stack
+        headers = stack[-1].query(TargetHeader) if len(stack) == 1 else ()
+        if not headers:
+            return  # help or another modal is up (or the app is closing): the data is kept, the next sample draws it
+        headers.first().show_sample(sample)
         if self.screen.has_class("too-small"):
             return
         self._update_pane(self.active_pane)
-        memory = self.query_one(MemoryPanel)
         if self.active_pane == "memory" and self.feed.live:
-            memory.refresh_memory()
+            self.query_one(MemoryPanel).refresh_memory()
         for note in sample.notes:
             self.notify(note, severity="warning", timeout=5)
 
     def on_sample_ready(self, message: SampleReady) -> None:
-        if self.target_gone is None and not self._hooks_ran and self.screen.query(TargetHeader):
+        if self.target_gone is None and not self._hooks_ran:
             self.apply_sample(message.sample)
 
     def on_sample_failed(self, message: SampleFailed) -> None:

@@ -45,14 +45,15 @@ async def capture(out: Path, size: tuple[int, int] = SIZE) -> list[Path]:
     from hftmem_tui.ui.app import PANES
 
     app = recorded_app()
+    app.animation_level = "none"  # the tab underline slides: a screenshot mid-slide would differ per run
     written = []
     async with app.run_test(size=size) as pilot:
         replay_all(app)
         await pilot.pause()
         for pane_id, _ in PANES:
             app.show_pane(pane_id)
-            await pilot.pause()
-            await pilot.pause()
+            for _ in range(3):  # focus moves, then the footer recomputes its bindings
+                await pilot.pause(0.1)
             path = out / f"{pane_id}.svg"
             app.save_screenshot(filename=path.name, path=str(out))
             written.append(path)

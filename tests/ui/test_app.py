@@ -89,7 +89,7 @@ async def test_mappings_sort_filter_and_cursor_kept(engine):
         view = app.query_one(MappingTable)
         table = view.table
         await wait_for(pilot, lambda: table.row_count > 5)
-        table.focus()
+        assert app.focused is table  # showing the pane gives its table the keys
         await pilot.press("down", "down", "down")
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         shown = app.history.mappings_time
@@ -185,3 +185,50 @@ async def test_small_terminal_shows_a_notice(engine):
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
         assert not app.screen.has_class("too-small")
+
+
+async def test_allocators_file_gives_the_same_gauges(engine, tmp_path):
+    """--allocators FILE: the TOML description drives the gauges; a bad member costs only its gauge."""
+    from hftmem_tui.model.allocconfig import load_allocators
+    from tests.conftest import ROOT
+
+    text = (ROOT / "examples" / "allocators.toml").read_text()
+    bad = text + '\n[[allocator]]\nsymbol = "hftmem_order_pool_typo"\nkind = "pool"\nlive = "live_"\ncapacity = 4096\n'
+    path = tmp_path / "alloc.toml"
+    path.write_text(bad)
+    specs = load_allocators(path)
+    pid = engine()
+    sampler = LiveSampler(pid, interval_s=0.2, perf=False, allocators=specs)
+    app = HftmemApp(sampler, refresh_s=0.2, allocators=specs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.samples_seen >= 1)
+        await pilot.pause(0.3)
+        gauges = text_of(app.query_one(AllocatorGauges))
+        for symbol in ("hftmem_order_pool", "hftmem_scratch_arena", "hftmem_md_ring", "hftmem_md_ring_packed"):
+            assert symbol in gauges
+        assert "hftmem_order_pool_typo" not in gauges
+        assert any("hftmem_order_pool_typo" in n for n in sampler.notes)
+
+
+async def test_a_process_that_is_not_the_engine(tmp_path):
+    """Any process: RSS and mappings; the engine-only panes say why they are empty."""
+    import subprocess
+
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        app = make_app(proc.pid)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.samples_seen >= 1)
+            assert "RSS" in text_of(app.query_one("#overview-stats", Static))
+            await pilot.press("4")
+            await pilot.pause(0.2)
+            gauges = text_of(app.query_one(AllocatorGauges))
+            assert gauges.startswith("engine:") and "hftmem_engine_stats" in gauges  # why there are none
+            await pilot.press("5")
+            await pilot.pause(0.2)
+            latency = text_of(app.query_one(LatencyHistory).query_one("#latency-summary", Static))
+            assert "only for the hftmem demo engine" in latency
+    finally:
+        proc.kill()
+        proc.wait()

@@ -34,7 +34,8 @@ def show(pane: str):
     async def run_before(pilot) -> None:
         replay_all(pilot.app)  # every recorded sample, as the sampler thread would post them
         pilot.app.show_pane(pane)
-        await pilot.pause()
+        for _ in range(3):  # focus moves to the pane, then the footer recomputes its bindings
+            await pilot.pause(0.1)
 
     return run_before
 

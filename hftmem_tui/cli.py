@@ -456,9 +456,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         chapters = [find_chapter(args.chapter)] if args.chapter else list(CHAPTERS)
         return run_script(chapters, out=lambda line: print(line, flush=True))
-    sys.stderr.write("hftmem: the interactive tour needs the TUI, which this build does not have yet; "
-                     "run `hftmem demo --script`\n")
-    return EXIT_USAGE
+    from .demo.app import run_tour
+
+    return run_tour(start=args.chapter, refresh_s=args.refresh)
 
 
 # --------------------------------------------------------------------------- parser
@@ -565,6 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="headless: run every chapter (bug on, observed, bug off), one line each; exit 0 if all observed")
     dm.add_argument("--chapter", type=_chapter, default=None, metavar="NAME",
                     help="start at this chapter (with --script: run only it)")
+    dm.add_argument("--refresh", type=_positive_seconds, default=0.5, metavar="S",
+                    help="seconds between samples in the TUI (default 0.5: a chapter's effect shows in seconds)")
     dm.set_defaults(func=cmd_demo)
 
     a = sub.add_parser("allocs", help="per-thread allocator calls through uprobes (opt-in, no ptrace); "

@@ -60,6 +60,32 @@ async def capture(out: Path, size: tuple[int, int] = SIZE) -> list[Path]:
     return written
 
 
+async def capture_tour(out: Path, size: tuple[int, int] = SIZE) -> Path:
+    """screenshots/tour.svg: `hftmem demo`'s tour panel on the recording (an engine with the leak on).
+
+    The bug switch is set in the panel's state only (the recorded engine cannot be switched), so
+    "observed" comes from the leak chapter's own predicate over the recorded samples.
+    """
+    import tempfile
+
+    from hftmem_tui.demo.app import TourApp
+    from hftmem_tui.sources.recording import RecordedFeed
+
+    feed = RecordedFeed(str(RECORDING))
+    with tempfile.TemporaryDirectory(prefix="hftmem-shots-") as tmp:  # the tour saves progress: not the user's
+        app = TourApp(feed, engine_pid=feed.pid, start="leak", progress_path=Path(tmp) / "tour.json",
+                      refresh_s=feed.interval_s, sampling=False)
+        app.animation_level = "none"
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            app.tour.state.switch_on()
+            replay_all(app)
+            for _ in range(3):
+                await pilot.pause(0.1)
+            app.save_screenshot(filename="tour.svg", path=str(out))
+    return out / "tour.svg"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hftmem_tui.ui.screenshots", description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "screenshots"), help="directory for the SVG files")
@@ -75,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for path in asyncio.run(capture(out, (cols, rows))):
         print(path)
+    print(asyncio.run(capture_tour(out, (cols, rows))))
     return 0
 
 

@@ -585,7 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("pid", type=_pid)
     w.add_argument("target", metavar="SYMBOL[.field]|ADDR[:LEN]")
     w.add_argument("--access", choices=("write", "read", "rw"), default="write",
-                   help="what triggers a hit (default write; read needs --via gdb)")
+                   help="what triggers a hit (default write; read uses gdb: x86 has no read-only breakpoints)")
     w.add_argument("--count", type=_count, default=None, metavar="N", help="stop after N hits")
     w.add_argument("--timeout", type=_positive_seconds, default=None, metavar="S", help="stop after S seconds")
     w.add_argument("--via", choices=("perf", "gdb"), default=None,

@@ -42,7 +42,7 @@ def choose_backend(pid: int, via: str | None, access: str = "write") -> tuple[st
 
 
 @contextmanager
-def _unwind_on_hangup():
+def unwind_on_hangup():
     """SIGTERM/SIGHUP (SSH drop) unwind like an exception, so the watch is disarmed/detached."""
     def _exit_on(signum, _frame):
         raise SystemExit(128 + signum)
@@ -71,7 +71,7 @@ def run_watch(pid: int, target: str, *, access: str = "write", count: int | None
     if note:
         err.write(f"hftmem: {note}\n")
         err.flush()
-    with _unwind_on_hangup():
+    with unwind_on_hangup():
         if backend == "perf":
             return _watch_perf(pid, spec, count, timeout, max_rate, out)
         return _watch_gdb(pid, spec, count, timeout, max_rate, out)

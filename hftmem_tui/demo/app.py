@@ -19,7 +19,7 @@ from textual.worker import get_current_worker
 
 from hftmem_tui.demo.chapters import Chapter, TourSample, chapter_names
 from hftmem_tui.demo.progress import TourProgress
-from hftmem_tui.demo.script import signals_unwind, stop_engine
+from hftmem_tui.demo.script import stop_engine
 from hftmem_tui.sources.engine import EngineControl, start_engine
 from hftmem_tui.sources.errors import SourceError
 from hftmem_tui.sources.sampler import LiveSampler
@@ -27,6 +27,7 @@ from hftmem_tui.ui import app as ui_app
 from hftmem_tui.ui.app import HftmemApp
 from hftmem_tui.ui.hexview import MemoryPanel
 from hftmem_tui.ui.tour import TourPanel
+from hftmem_tui.watchcmd import unwind_on_hangup
 
 # 0.5 s: the demo engine is small (a sample costs ~2 ms), and a chapter's effect shows in seconds.
 DEFAULT_REFRESH_S = 0.5
@@ -230,7 +231,7 @@ def run_tour(*, start: str | None = None, refresh_s: float = DEFAULT_REFRESH_S, 
     terminal is touched.
     """
     assert threading.current_thread() is threading.main_thread(), "PR_SET_PDEATHSIG follows the starting thread"
-    with signals_unwind():  # until the app installs its own SIGTERM/SIGHUP handlers
+    with unwind_on_hangup():  # until the app installs its own SIGTERM/SIGHUP handlers
         proc = start_engine(die_with_parent=True, binary=binary)
         app: TourApp | None = None
         sampler: LiveSampler | None = None

@@ -71,6 +71,7 @@ def test_whole_tour_on_the_real_engine(engine, tmp_path):
     asyncio.run(run())
 
 
+@pytest.mark.slow
 def test_watch_key_catches_the_write_with_its_backtrace(engine, tmp_path):
     """w arms a zero-stop perf watchpoint on the chapter's target and shows the hit's call chain."""
     pid = engine()

@@ -839,8 +839,33 @@ class GdbSession:
             n += 1
             yield hit
 
+    def interrupt(self) -> list[int]:
+        """Stop every thread (SIGSTOP through gdb, never seen by the engine) until resume().
+
+        Returns the LWPs stopped. The caller asked for this pause; resume() ends and measures it.
+        """
+        with self._lock:
+            if not self.attached:
+                raise ToolFailed("not attached")
+            t0 = time.monotonic()
+            self._request("-exec-interrupt --all")
+            wanted = set(self._threads)
+            self._held.update(wanted)  # from now on the reader leaves them stopped
+            deadline = time.monotonic() + self.timeout
+            while wanted - self._stopped:
+                if self._exit_code is not None:
+                    raise NoSuchProcess(self.pid, "it exited while watched")
+                if time.monotonic() > deadline:
+                    self._continue_all()
+                    raise ToolFailed(f"gdb did not stop every thread of {self.pid} within {self.timeout:g} s")
+                self._pump(_SLICE)
+                wanted &= set(self._threads)  # a thread may exit meanwhile
+            self._stops = deque(x for x in self._stops if x[1].get("reason") in _HIT_REASONS)
+            self._held_since = t0
+            return sorted(lwp for t, lwp in self._threads.items() if t in wanted and lwp is not None)
+
     def resume(self) -> float | None:
-        """Resume the threads a stop-on-hit left stopped; returns that pause (s) if any."""
+        """Resume the threads a stop-on-hit or interrupt() left stopped; returns that pause (s) if any."""
         with self._lock:
             held = sorted(self._held)
             if not held:

@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hftmem_tui.sources.memory import read_memory  # noqa: E402
 
-# A throwaway target: 4 MiB buffer, prints its address, then sleeps.
+# A throwaway target: a buffer (4 MiB unless told), prints its address, then sleeps.
 TARGET = (
-    "import ctypes, time\n"
-    "b = bytearray(b'x' * (4 << 20))\n"
+    "import ctypes, sys, time\n"
+    "b = bytearray(b'x' * int(sys.argv[1]))\n"
     "a = (ctypes.c_char * len(b)).from_buffer(b)\n"
     "print(ctypes.addressof(a), flush=True)\n"
     "time.sleep(3600)\n"
@@ -33,8 +33,8 @@ TARGET = (
 SIZES = {"4KiB": 4096, "1MiB": 1 << 20}
 
 
-def start_target() -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen([sys.executable, "-c", TARGET], stdout=subprocess.PIPE, text=True)
+def start_target(size: int = 4 << 20) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen([sys.executable, "-c", TARGET, str(size)], stdout=subprocess.PIPE, text=True)
     addr = int(proc.stdout.readline())
     return proc, addr
 
@@ -46,39 +46,51 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 class AttachedGdb:
-    """gdb attached (ptrace) to a throwaway target; waits for each token's result record."""
+    """gdb/MI attached (ptrace) to a throwaway target; waits for each token's result record.
+
+    Raw pipes rather than pygdbmi: pygdbmi parses each response character by character in
+    Python (about a minute for a 64 MiB read), which would measure pygdbmi, not gdb.
+    """
 
     def __init__(self, pid: int) -> None:
-        from pygdbmi.gdbcontroller import GdbController
-
-        self.ctl = GdbController(
+        self.proc = subprocess.Popen(
             ["gdb", "--nx", "--quiet", "--interpreter=mi3", "-iex", "set debuginfod enabled off"],
-            time_to_check_for_additional_output_sec=0.001,
-        )
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.token = 0
         self.request(f"-target-attach {pid}", timeout=30)
 
-    def request(self, cmd: str, timeout: float = 10.0) -> dict:
+    def request(self, cmd: str, timeout: float = 60.0) -> bytes:
+        """Send ``cmd``; return its ^done result line (bytes). Raises RuntimeError on ^error."""
         self.token += 1
-        self.ctl.write(f"{self.token}{cmd}", read_response=False)
+        self.proc.stdin.write(f"{self.token}{cmd}\n".encode())
+        self.proc.stdin.flush()
+        prefix = str(self.token).encode() + b"^"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for rec in self.ctl.get_gdb_response(timeout_sec=0.05, raise_error_on_timeout=False):
-                if rec.get("type") == "result" and rec.get("token") == self.token:
-                    if rec.get("message") == "error":
-                        raise RuntimeError(rec.get("payload"))
-                    return rec.get("payload") or {}
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"gdb exited during {cmd}")
+            if line.startswith(prefix):
+                if line.startswith(prefix + b"error"):
+                    raise RuntimeError(line.decode(errors="replace").strip())
+                return line
         raise TimeoutError(cmd)
 
     def read(self, addr: int, size: int) -> bytes:
-        payload = self.request(f"-data-read-memory-bytes {addr} {size}")
-        return bytes.fromhex(payload["memory"][0]["contents"])
+        line = self.request(f"-data-read-memory-bytes {addr} {size}")
+        start = line.index(b'contents="') + len(b'contents="')
+        return bytes.fromhex(line[start:line.index(b'"', start)].decode())
 
     def close(self) -> None:
         try:
             self.request("-target-detach", timeout=5)
         finally:
-            self.ctl.exit()
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 def main() -> None:

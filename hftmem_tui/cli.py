@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -72,6 +73,29 @@ def cmd_engine(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_attach(args: argparse.Namespace) -> int:
+    from .ui.attach import run_attach
+
+    return run_attach(args.pid, refresh_s=args.refresh, graph_style=args.graph, perf=not args.no_perf,
+                      allocators_file=args.allocators)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .ui.replay import run_replay
+
+    return run_replay(args.file, at=args.at, speed=args.speed, play=args.play, graph_style=args.graph)
+
+
+def _speed(text: str) -> float:
+    try:
+        v = float(text.lower().rstrip("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a playback speed (e.g. 4 or 0.5)") from None
+    if not 0.01 <= v <= 1000:
+        raise argparse.ArgumentTypeError("playback speed must be between 0.01 and 1000")
+    return v
+
+
 def cmd_scenario(args: argparse.Namespace) -> int:
     ctl = EngineControl(args.pid, name=args.control)
     for name in args.on:
@@ -91,8 +115,8 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     specs = load_allocators(args.allocators) if args.allocators else None  # a bad file fails before any read
     snap = take_snapshot(args.pid, perf_ms=None if args.no_perf else 200, allocators=specs)
     if args.json:
-        json.dump(snap.to_json(), sys.stdout, separators=(",", ":"))
-        sys.stdout.write("\n")
+        # One write: json.dump() writes chunk by chunk (10 s for 100,000 mappings into a pipe).
+        sys.stdout.write(json.dumps(snap.to_json(), separators=(",", ":")) + "\n")
         return 0
     st, roll = snap.status, snap.rollup
     print(f"pid {snap.pid} {st.name}  state {st.state}  threads {st.threads}  TracerPid {st.tracer_pid}  "
@@ -152,12 +176,16 @@ def _window(text: str) -> float:
     return value
 
 
+_ADDRESS_RE = re.compile(r"\s*(?:0[xX]([0-9a-fA-F]+)|([0-9]+))\s*", re.ASCII)
+
+
 def _address(text: str) -> int | None:
-    """0x-prefixed hex or plain decimal: an address; anything else is a symbol expression."""
-    try:
-        return int(text, 16) if text.lower().startswith("0x") else int(text, 10)
-    except ValueError:
+    """0x-prefixed hex or plain decimal (ASCII digits only): an address; anything else, "-5"
+    included, is a symbol expression (and refused by its guard with a reason)."""
+    m = _ADDRESS_RE.fullmatch(text)
+    if m is None:
         return None
+    return int(m.group(1), 16) if m.group(1) is not None else int(m.group(2), 10)
 
 
 def cmd_dump(args: argparse.Namespace) -> int:
@@ -410,6 +438,28 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return run_watch(args.pid, args.target, access=args.access, count=args.count, timeout=args.timeout,
                      via=args.via, max_rate=args.max_rate)
 
+def _chapter(text: str) -> str:
+    from .demo.chapters import find_chapter
+
+    try:
+        return find_chapter(text).name
+    except KeyError as e:
+        raise argparse.ArgumentTypeError(e.args[0]) from None
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The guided tour: headless with --script (CI, slow links), else the TUI with a tour panel."""
+    from .demo.chapters import CHAPTERS, find_chapter
+
+    if args.script:
+        from .demo.script import run_script
+
+        chapters = [find_chapter(args.chapter)] if args.chapter else list(CHAPTERS)
+        return run_script(chapters, out=lambda line: print(line, flush=True))
+    from .demo.app import run_tour
+
+    return run_tour(start=args.chapter, refresh_s=args.refresh)
+
 
 # --------------------------------------------------------------------------- parser
 
@@ -428,6 +478,28 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--control", default=None, metavar="NAME", help="abstract socket name (default hftmem-engine-PID)")
     e.add_argument("--list-scenarios", action="store_true", help="list the scenarios and exit")
     e.set_defaults(func=cmd_engine)
+
+    at = sub.add_parser("attach", help="the live TUI on a running process, zero-stop")
+    at.add_argument("pid", type=_pid)
+    at.add_argument("--refresh", type=_positive_seconds, default=1.0, metavar="S",
+                    help="seconds between samples (default 1: low cost to the target and to the terminal)")
+    at.add_argument("--graph", choices=("braille", "block"), default="braille",
+                    help="graph characters (block for fonts without braille)")
+    at.add_argument("--no-perf", action="store_true", help="do not run perf stat")
+    at.add_argument("--allocators", default=None, metavar="FILE",
+                    help="TOML file describing the engine's allocator globals (see examples/allocators.toml)")
+    at.set_defaults(func=cmd_attach)
+
+    rp = sub.add_parser("replay", help="the attach TUI, offline, on a `hftmem record` file, with a time cursor")
+    rp.add_argument("file", metavar="FILE")
+    rp.add_argument("--at", default="end", metavar="WHEN",
+                    help="where the cursor starts: end (default: the whole recording loaded), start, "
+                         "@SECONDS from the start, or a clock time HH:MM[:SS]")
+    rp.add_argument("--speed", type=_speed, default=1.0, metavar="N", help="playback speed, N x recorded time")
+    rp.add_argument("--play", action="store_true", help="start playing at once (from the start if at the end)")
+    rp.add_argument("--graph", choices=("braille", "block"), default="braille",
+                    help="graph characters (block for fonts without braille)")
+    rp.set_defaults(func=cmd_replay)
 
     s = sub.add_parser("scenario", help="switch scenarios of a running engine on or off, print its state")
     s.add_argument("pid", type=_pid)
@@ -487,6 +559,15 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--no-perf", action="store_true", help="do not run perf stat")
     x.add_argument("--no-engine", action="store_true", help="do not read the demo engine's stats block")
     x.set_defaults(func=cmd_export)
+
+    dm = sub.add_parser("demo", help="the guided tour of the classic memory bugs on a demo engine it starts and stops")
+    dm.add_argument("--script", action="store_true",
+                    help="headless: run every chapter (bug on, observed, bug off), one line each; exit 0 if all observed")
+    dm.add_argument("--chapter", type=_chapter, default=None, metavar="NAME",
+                    help="start at this chapter (with --script: run only it)")
+    dm.add_argument("--refresh", type=_positive_seconds, default=0.5, metavar="S",
+                    help="seconds between samples in the TUI (default 0.5: a chapter's effect shows in seconds)")
+    dm.set_defaults(func=cmd_demo)
 
     a = sub.add_parser("allocs", help="per-thread allocator calls through uprobes (opt-in, no ptrace); "
                                       "alarms for hot threads that allocate")

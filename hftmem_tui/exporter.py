@@ -286,6 +286,8 @@ def _sample_loop(sampler: LiveSampler, state: TargetState, stop: threading.Event
             with state.lock:
                 state.up = False
             return
+        for note in sampler.fresh_notes(s):  # perf killed, the target exec'd...: said once
+            log(note)
         state.update(s, time.monotonic() - start)
         tick += 1
         now = time.monotonic()

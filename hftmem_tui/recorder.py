@@ -91,6 +91,8 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
             except TargetGone:
                 reason = "target exited"
                 break
+            for note in sampler.fresh_notes(s):  # perf killed, the target exec'd...: said once
+                log(note)
             line = encode_line(encoder.encode(s, first_in_file=writer.samples_in_file == 0))
             if not writer.fits(line):
                 if opts.rotate <= 0:

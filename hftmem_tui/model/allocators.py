@@ -77,6 +77,7 @@ class RingView:
     depth: int
     capacity: int
     push_failures: int | None
+    pushed: int | None = None  # the free-running tail index: items ever pushed (None when only depth is known)
 
 
 def counter_span(layout: Layout, kind: str, fields: Mapping[str, FieldSpec] | None = None) -> tuple[int, int]:
@@ -130,4 +131,4 @@ def decode_view(kind: str, symbol: str, layout: Layout, data: bytes, start: int,
     else:
         # Monotonic indices; a racy read can be briefly off by a few, hence the clamp.
         depth = (values.get("tail") or 0) - (values.get("head") or 0)
-    return RingView(symbol, max(0, min(depth, capacity)), capacity, values.get("push_failures"))
+    return RingView(symbol, max(0, min(depth, capacity)), capacity, values.get("push_failures"), values.get("tail"))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .paths import cache_root
+from .perf import _die_with_parent
 from .errors import EngineError, NoSuchProcess, NotAnEngine, ToolFailed, ToolMissing
 
 ENGINE_BINARY = "hftmem-engine"
@@ -149,9 +150,12 @@ class EngineStatus:
 
 def start_engine(scenarios: list[str] | tuple[str, ...] = (), *, spin: bool = False,
                  tick_rate: int | None = None, control: str | None = None,
-                 binary: Path | None = None, ready_timeout: float = 10.0) -> subprocess.Popen:
+                 binary: Path | None = None, ready_timeout: float = 10.0,
+                 die_with_parent: bool = False) -> subprocess.Popen:
     """Start the engine in its own session (it outlives us) and wait until its control socket answers.
 
+    With ``die_with_parent`` the kernel SIGKILLs the engine when the calling *thread* dies
+    (PR_SET_PDEATHSIG): call it from a thread that lives as long as the engine should (the main one).
     Raises EngineError with the engine's own message if it exits during start-up.
     """
     for s in scenarios:
@@ -168,7 +172,8 @@ def start_engine(scenarios: list[str] | tuple[str, ...] = (), *, spin: bool = Fa
         cmd += ["--control", control]
     # stderr is a pipe only until start-up is confirmed: then we close our end (the engine ignores SIGPIPE).
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True, close_fds=True)
+                            stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
+                            preexec_fn=_die_with_parent if die_with_parent else None)
     name = control or control_name(proc.pid)
     deadline = time.monotonic() + ready_timeout
     try:

@@ -92,10 +92,22 @@ def parse_perf_csv_line(line: str) -> PerfLine | None:
     return PerfLine(timestamp, event, value, unit, True, True, running)
 
 
+def describe_exit(rc: int | None) -> str:
+    """How a child ended, from its Popen return code: "was killed by SIGKILL", "exited with status 1"."""
+    if rc is None:
+        return "stopped answering"
+    if rc < 0:
+        try:
+            return f"was killed by {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"was killed by signal {-rc}"
+    return f"exited with status {rc}"
+
+
 def _error_from_stderr(pid: int, text: str, rc: int | None) -> Exception:
     """Turn perf's multi-line complaint into one typed, one-line error."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and ln.strip() != "Error:"]
-    first = lines[0] if lines else f"perf exited with status {rc}"
+    first = lines[0] if lines else f"perf {describe_exit(rc)}"
     low = text.lower()
     if "problems finding threads" in low or "no such process" in low:
         return NoSuchProcess(pid, "perf could not find its threads")
@@ -255,6 +267,11 @@ class PerfStream:
                 not_counted.add(event)
         return PerfSample(lines[0].timestamp_s or 0.0, values, frozenset(unsupported),
                           frozenset(not_counted))
+
+    @property
+    def returncode(self) -> int | None:
+        """perf's exit status once it has exited (negative: killed by that signal), else None."""
+        return None if self._proc is None else self._proc.poll()
 
     def _wait_exit(self, timeout: float = 2.0) -> int | None:
         if self._proc is None:

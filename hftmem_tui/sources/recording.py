@@ -26,10 +26,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from hftmem_tui.model.allocators import ArenaView, PoolView, RingView
+from hftmem_tui.model.decode import EngineStats
 from hftmem_tui.model.deltas import mapping_deltas, summarize_by_kind
+from hftmem_tui.sources import procfs
 from hftmem_tui.sources.errors import SourceError
+from hftmem_tui.sources.process import ProcessInfo, ThreadTimes
 from hftmem_tui.sources.procfs import Mapping
-from hftmem_tui.sources.sampler import LiveSample, TargetInfo
+from hftmem_tui.sources.sampler import LiveSample, PerfInterval, TargetInfo
 
 FORMAT = "hftmem-recording"
 VERSION = 1
@@ -441,3 +445,106 @@ def recording_parts(path: str) -> list[str]:
     if os.path.exists(path):
         parts.append(path)
     return parts
+
+
+# --------------------------------------------------------------------------- recorded feed
+
+
+def _sched_from(d: dict | None) -> procfs.SchedInfo:
+    d = d or {}
+    return procfs.SchedInfo(d.get("policy", "?"), d.get("rt_priority", 0), d.get("nice", 0),
+                            frozenset(d.get("affinity", ())))
+
+
+def target_info(header: dict) -> TargetInfo:
+    """The TargetInfo a recording's header describes."""
+    return TargetInfo(header.get("pid", 0), header.get("comm", "?"), header.get("exe"),
+                      tuple(header.get("cmdline") or ()), header.get("username"),
+                      header.get("target_start_time") or 0.0, header.get("host", "?"),
+                      _sched_from(header.get("sched")), bool(header.get("engine")),
+                      header.get("hftmem_version", "?"))
+
+
+def _fields(cls, d: dict) -> dict:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
+
+
+def _view(d: dict) -> PoolView | ArenaView | RingView:
+    if "live" in d:
+        return PoolView(**_fields(PoolView, d))
+    if "used" in d:
+        return ArenaView(**_fields(ArenaView, d))
+    return RingView(**_fields(RingView, d))
+
+
+def live_sample(full: dict, *, fresh_only: bool = True) -> LiveSample:
+    """One ``Recording.samples()`` dict back as the LiveSample the sampler produced.
+
+    With ``fresh_only``, rollup and mappings are None unless read at this sample (as live).
+    """
+    fresh = set(full.get("fresh", ()))
+    proc = full["process"]
+    process = ProcessInfo(
+        pid=proc.get("pid") or full.get("pid") or 0, name=proc.get("name") or "", cmdline=tuple(proc.get("cmdline") or ()),
+        exe=proc.get("exe"), username=proc.get("username"), create_time=proc.get("create_time") or 0.0,
+        cpu_percent=proc.get("cpu_percent") or 0.0, rss=proc.get("rss") or 0, vms=proc.get("vms") or 0,
+        uss=None, pss=None, swap=None, num_threads=proc.get("num_threads") or 0,
+        threads=tuple(ThreadTimes(t["id"], t["user_time"], t["system_time"]) for t in proc.get("threads", ())),
+        open_files=proc.get("open_files"), num_fds=proc.get("num_fds"))
+    rollup = None
+    if full.get("rollup") is not None and (not fresh_only or "rollup" in fresh):
+        rollup = procfs.Rollup(**_fields(procfs.Rollup, full["rollup"]))
+    mappings = None
+    if full.get("mappings") and (not fresh_only or "mappings" in fresh):
+        mappings = tuple(procfs.Mapping(**_fields(procfs.Mapping, m)) for m in full["mappings"])
+    perf = None
+    if full.get("perf") is not None:
+        p = full["perf"]
+        span = full.get("perf_span_s") or 0.0
+        perf = PerfInterval(p.get("timestamp_s") or 0.0, span, 0, dict(p.get("values") or {}),
+                            frozenset(p.get("unsupported") or ()), frozenset(p.get("not_counted") or ()))
+    engine = None
+    e = full.get("engine")
+    if e is not None and "max_gap_hist" in e:
+        kw = _fields(EngineStats, e)
+        kw["magic"] = str(e.get("magic", "")).encode("ascii", "replace")
+        kw["max_gap_hist"] = tuple(e["max_gap_hist"])
+        kw["p999_gap_hist"] = tuple(e["p999_gap_hist"])
+        engine = EngineStats(**kw)
+    return LiveSample(full.get("seq") or 0, full["time"], procfs.Status(**_fields(procfs.Status, full["status"])),
+                      procfs.Stat(**_fields(procfs.Stat, full["stat"])), process, rollup, mappings, perf, engine,
+                      tuple(_view(a) for a in full.get("allocators") or ()),
+                      dict(full.get("cost_ms") or {}), tuple(full.get("notes") or ()))
+
+
+class RecordedFeed:
+    """A SampleFeed over a recording (model.feed): ``live = False``; each ``sample()`` is the
+    next recorded sample; past the last, FeedEnded. ``cursor`` is the index of the next one.
+
+    Raises RecordingError from the constructor for a file that is not a readable recording.
+    """
+
+    live = False
+
+    def __init__(self, path: str) -> None:
+        self.recording = Recording.open(path)
+        self.pid = int(self.recording.header.get("pid") or 0)
+        self.samples: list[LiveSample] = [live_sample(s) for s in self.recording.samples()]
+        self.cursor = 0
+        self.interval_s = float(self.recording.header.get("interval_s") or 1.0)
+
+    def start(self) -> TargetInfo:
+        return target_info(self.recording.header)
+
+    def sample(self) -> LiveSample:
+        from hftmem_tui.model.feed import FeedEnded
+
+        if self.cursor >= len(self.samples):
+            raise FeedEnded(f"end of recording {self.recording.path}")
+        s = self.samples[self.cursor]
+        self.cursor += 1
+        return s
+
+    def close(self) -> None:
+        pass

@@ -10,21 +10,23 @@ Nothing here stops, traces or writes to the target.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
 
 from hftmem_tui import __version__
+from hftmem_tui.model.allocconfig import AllocatorSpec
 from hftmem_tui.model.allocators import ArenaView, PoolView, RingView, counter_span, decode_view
 from hftmem_tui.model.cadence import DutyCycle
 from hftmem_tui.model.decode import EngineStats, decode_engine_stats
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.errors import NoSuchProcess, NotAnEngine, SourceError, SymbolNotFound, ZombieProcess
 from hftmem_tui.sources.memory import read_memory
-from hftmem_tui.sources.perf import PerfStream
+from hftmem_tui.sources.perf import PerfStream, describe_exit
 from hftmem_tui.sources.process import ProcessInfo, ProcessProbe
-from hftmem_tui.sources.snapshot import DEMO_ALLOCATORS, ENGINE_STATS_SYMBOL
+from hftmem_tui.sources.snapshot import DEMO_SPECS, ENGINE_STATS_SYMBOL
 from hftmem_tui.sources.symbols import SymbolTable
 
 TargetGone = (NoSuchProcess, ZombieProcess)
@@ -77,31 +79,66 @@ class LiveSample:
 
 
 class _EngineReader:
-    """Addresses and layouts resolved once (gdb on the ELF, then closed); reads are process_vm_readv."""
+    """Addresses and layouts resolved once (gdb on the ELF, then closed); reads are process_vm_readv.
 
-    def __init__(self, pid: int) -> None:
+    ``specs``: the allocator globals to read (model.allocconfig); None = the demo engine's own,
+    and then the stats block must exist. With a description, a process that is not the demo
+    engine still gets its allocators; a global or member that cannot be resolved becomes a note.
+    """
+
+    def __init__(self, pid: int, specs: tuple[AllocatorSpec, ...] | None = None) -> None:
         self.pid = pid
+        self.notes: list[str] = []
+        self.stats_layout = None
+        self.stats_addr = 0
         with SymbolTable.for_pid(pid) as table:
             try:
                 sym = table.resolve(ENGINE_STATS_SYMBOL)
             except SymbolNotFound:
-                raise NotAnEngine(f"process {pid} is not a hftmem demo engine (no {ENGINE_STATS_SYMBOL})") from None
-            self.stats_layout = table.layout(ENGINE_STATS_SYMBOL)
-            self.stats_addr = table.runtime_address(sym, pid)
+                if specs is None:
+                    raise NotAnEngine(f"process {pid} is not a hftmem demo engine (no {ENGINE_STATS_SYMBOL})") from None
+                self.notes.append(f"engine: process {pid} is not a hftmem demo engine (no {ENGINE_STATS_SYMBOL})")
+            else:
+                self.stats_layout = table.layout(ENGINE_STATS_SYMBOL)
+                self.stats_addr = table.runtime_address(sym, pid)
             self.allocators = []
-            for name, kind in DEMO_ALLOCATORS:
-                layout = table.layout(name)
-                start, length = counter_span(layout, kind)
-                addr = table.runtime_address(table.resolve(name), pid) + start
-                self.allocators.append((name, kind, layout, addr, start, length))
+            for spec in (DEMO_SPECS if specs is None else specs):
+                fields = spec.field_map
+                try:
+                    layout = table.layout(spec.symbol)
+                    start, length = counter_span(layout, spec.kind, fields)
+                    addr = table.runtime_address(table.resolve(spec.symbol), pid) + start
+                except TargetGone:
+                    raise
+                except SourceError as e:
+                    if specs is None:
+                        raise
+                    where = f" (line {spec.line})" if spec.line else ""
+                    self.notes.append(f"allocator {spec.symbol}{where}: {e}")
+                    continue
+                self.allocators.append((spec.symbol, spec.kind, layout, addr, start, length, fields))
         self.read()  # fail now (bad magic, unknown version) rather than at the first sample
 
-    def read(self) -> tuple[EngineStats, tuple]:
-        data = read_memory(self.pid, self.stats_addr, self.stats_layout.size)
-        stats = decode_engine_stats(self.stats_layout, data)
-        views = tuple(decode_view(kind, name, layout, read_memory(self.pid, addr, length), start)
-                      for name, kind, layout, addr, start, length in self.allocators)
+    def read(self) -> tuple[EngineStats | None, tuple]:
+        stats = None
+        if self.stats_layout is not None:
+            data = read_memory(self.pid, self.stats_addr, self.stats_layout.size)
+            stats = decode_engine_stats(self.stats_layout, data)
+        views = tuple(decode_view(kind, name, layout, read_memory(self.pid, addr, length) if length else b"",
+                                  start, fields)
+                      for name, kind, layout, addr, start, length, fields in self.allocators)
         return stats, views
+
+
+def _exe_identity(pid: int) -> tuple[str, int, int] | None:
+    """(path, device, inode) of the running executable: the inode changes on exec, not when the
+    file is replaced on disk (the link then reads "PATH (deleted)"). None if unreadable."""
+    link = f"/proc/{pid}/exe"
+    try:
+        st = os.stat(link)
+        return os.readlink(link).removesuffix(" (deleted)"), st.st_dev, st.st_ino
+    except OSError:
+        return None
 
 
 class _PerfDrain:
@@ -149,7 +186,9 @@ class _PerfDrain:
 
 
 class LiveSampler:
-    """Sample one pid at a steady interval without disturbing it. Use as a context manager.
+    """A SampleFeed (model.feed) for a live pid: ``live = True``.
+
+    Sample one pid at a steady interval without disturbing it. Use as a context manager.
 
     ``start()`` raises NoSuchProcess, ZombieProcess, KernelThread, AccessDenied (a bad target);
     perf or engine problems only become notes. ``sample()`` raises NoSuchProcess/ZombieProcess
@@ -157,7 +196,8 @@ class LiveSampler:
     """
 
     def __init__(self, pid: int, *, interval_s: float = 1.0, smaps_every: int = 30,
-                 rollup_every: int = 1, budget: float = 0.01, perf: bool = True, engine: bool = True) -> None:
+                 rollup_every: int = 1, budget: float = 0.01, perf: bool = True, engine: bool = True,
+                 allocators: tuple[AllocatorSpec, ...] | None = None) -> None:
         if interval_s <= 0:
             raise ValueError("interval must be positive")
         self.pid = pid
@@ -166,6 +206,7 @@ class LiveSampler:
         self.smaps_cycle = DutyCycle(smaps_every, budget)
         self.want_perf = perf
         self.want_engine = engine
+        self.allocator_specs = allocators  # None: the demo engine's own pools/arena/rings
         self.info: TargetInfo | None = None
         self.notes: list[str] = []  # start-up notes (perf refused, not an engine...)
         self._perf: _PerfDrain | None = None
@@ -173,6 +214,9 @@ class LiveSampler:
         self._probe: ProcessProbe | None = None
         self._seq = 0
         self._perf_error_noted = False
+        self.live = True
+        self._exe: tuple[str, int, int] | None = None
+        self._told: set[str] = set()
         self.force_full = False  # next sample reads full smaps regardless of its cycle (new file)
 
     @property
@@ -186,7 +230,8 @@ class LiveSampler:
         status = procfs.read_status(self.pid)
         if self.want_engine:
             try:
-                self._engine = _EngineReader(self.pid)
+                self._engine = _EngineReader(self.pid, self.allocator_specs)
+                self.notes.extend(self._engine.notes)
             except TargetGone:
                 raise
             except SourceError as e:  # not an engine, no debug info, gdb missing: the rest stands
@@ -196,6 +241,7 @@ class LiveSampler:
                 self._perf = _PerfDrain(self.pid, self.perf_interval_ms)
             except SourceError as e:
                 self.notes.append(f"perf: {e}")
+        self._exe = _exe_identity(self.pid)
         self.info = TargetInfo(self.pid, status.name, first.exe, first.cmdline, first.username,
                                first.create_time, socket.gethostname(), procfs.read_sched(self.pid),
                                self._engine is not None)
@@ -214,6 +260,35 @@ class LiveSampler:
             self._perf.close()
             self._perf = None
 
+    def _exec_seen(self, exe: tuple[str, int, int]) -> str:
+        """The target exec'd another program (same pid): what we knew of the old image is void."""
+        note = f"process {self.pid} exec'd {exe[0]} (was {self._exe[0] if self._exe else 'unknown'})"
+        self._exe = exe
+        had_engine, self._engine = self._engine is not None, None  # its addresses were the old image's
+        self.force_full = True  # every mapping changed
+        if self.want_engine:
+            for attempt in range(3):
+                try:
+                    self._engine = _EngineReader(self.pid)
+                    return note + ": reading its engine stats"
+                except TargetGone:
+                    raise
+                except NotAnEngine as e:  # maybe an engine that has not written its magic yet
+                    error = e
+                    time.sleep(0.05)
+                except SourceError as e:
+                    error = e
+                    break
+            if had_engine:
+                return note + f": engine stats stop here ({error})"
+        return note
+
+    def fresh_notes(self, sample: LiveSample) -> list[str]:
+        """The notes of ``sample`` not seen in earlier samples: what a headless command tells once."""
+        new = [n for n in sample.notes if n not in self._told]
+        self._told.update(new)
+        return new
+
     def sample(self) -> LiveSample:
         """Read one sample now (the caller paces the calls)."""
         if self.info is None:
@@ -230,6 +305,9 @@ class LiveSampler:
             raise ZombieProcess(pid)
         stat = procfs.read_stat(pid)
         process = self._probe.sample()
+        exe = _exe_identity(pid)
+        if exe is not None and exe != self._exe:
+            notes.append(self._exec_seen(exe))
         t1 = clock()
         cost["status"] = (t1 - t0) * 1000
 
@@ -262,6 +340,9 @@ class LiveSampler:
         perf = None
         if self._perf is not None:
             perf = self._perf.drain()
+            if self._perf.ended and not self._perf.error:
+                procfs.check_target(pid)  # perf ends with its target: then this raises TargetGone
+                self._perf.error = f"perf stat {describe_exit(self._perf.stream.returncode)}: no perf counters from here on"
             if self._perf.error and not self._perf_error_noted:
                 notes.append(f"perf: {self._perf.error}")
                 self._perf_error_noted = True

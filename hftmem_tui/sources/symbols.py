@@ -44,7 +44,7 @@ __all__ = [
     "exe_path_of",
 ]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: cached error messages name the file as {exe}
 
 
 class InvalidExpression(SourceError, ValueError):
@@ -707,11 +707,13 @@ class SymbolTable:
             hit = self._cache[table].get(key)
             if hit is None:
                 hit = lookup(key)
+                if "error" in hit:  # the cache is shared by every copy of the file: no path in it
+                    hit = {"error": [hit["error"][0], hit["error"][1].replace(self.exe_path, "{exe}")]}
                 self._cache[table][key] = hit
                 self._save_disk()
         if "error" in hit:
             kind, msg = hit["error"]
-            raise (NoDebugInfo if kind == "NoDebugInfo" else SymbolNotFound)(msg)
+            raise (NoDebugInfo if kind == "NoDebugInfo" else SymbolNotFound)(msg.replace("{exe}", self.exe_path))
         return hit
 
     def _lookup_layout(self, key: str) -> dict:

@@ -8,6 +8,7 @@ import subprocess
 import time
 
 from tests.conftest import proc_status, run_cli, vm_rss_kib
+from tests.disturbance import EngineStopMonitor
 
 
 def _snapshot(pid):
@@ -80,21 +81,25 @@ def test_bad_targets_give_one_line(engine):
 def test_twenty_snapshots_and_dumps_never_trace_or_stall_the_engine(engine):
     pid = engine()
     time.sleep(1.2)
-    seen_states = set()
-    # Niced, as on a box where the engine owns its cores: on 2 shared vCPUs plain CPU sharing
-    # would otherwise dominate, and this test is about stopping/tracing, not about CPU share.
-    for _ in range(20):
-        assert run_cli("dump", str(pid), "hftmem_engine_stats", "--len", "64", nice=19).returncode == 0
-        assert run_cli("snapshot", str(pid), "--json", "--no-perf", nice=19).returncode == 0
-        st = proc_status(pid)
-        assert st["TracerPid"] == "0"
-        seen_states.add(st["State"][0])
-    assert not seen_states & {"t", "T"}
-    # The engine's own worst loop gap over the run: one gdb attach stalls it 150-265 ms here;
-    # VM preemption alone reaches tens of ms, so the bound sits between the two.
-    hist = _snapshot(pid)["engine"]["max_gap_hist"]  # the last 64 one-second windows
-    worst_ms = max(hist) / 1e6
-    assert worst_ms < 100, f"engine saw a {worst_ms:.1f} ms gap while being observed"
+    # Niced, as on a box where the engine owns its cores. Judged by what the kernel says about
+    # the strategy thread (stopped vs merely waiting for a CPU), not by its raw loop gap: on a
+    # loaded 2-vCPU VM, CPU contention alone makes 250+ ms gaps.
+    with EngineStopMonitor(pid) as mon:
+        for _ in range(20):
+            assert run_cli("dump", str(pid), "hftmem_engine_stats", "--len", "64", nice=19).returncode == 0
+            assert run_cli("snapshot", str(pid), "--json", "--no-perf", nice=19).returncode == 0
+    assert mon.polls > 100 and not mon.disturbed, str(mon)
+
+
+def test_the_stall_check_catches_a_real_gdb_attach(engine):
+    """The check above can fail: one `gdb -batch -p` reading 8 bytes is seen stopping and tracing the engine."""
+    pid = engine()
+    with EngineStopMonitor(pid) as mon:
+        subprocess.run(["gdb", "-batch", "-nx", "-p", str(pid), "-ex", "x/8xb &hftmem_engine_stats"],
+                       capture_output=True, timeout=60)
+    assert mon.disturbed and mon.tracers - {0} and mon.states & {"t", "T"}, str(mon)
+    assert mon.stopped_ms >= 100, str(mon)
+    assert proc_status(pid)["TracerPid"] == "0"  # gdb detached on exit
 
 
 def test_without_perf_and_gdb_snapshot_still_works_and_dump_says_why(engine, tmp_path):

@@ -15,7 +15,9 @@ HEADLESS = sorted(
     f"{pkg.__name__}.{m.name}"
     for pkg in (hftmem_tui.sources, hftmem_tui.model)
     for m in pkgutil.iter_modules(pkg.__path__)
-) + ["hftmem_tui.cli", "hftmem_tui.recorder", "hftmem_tui.exporter"]
+) + ["hftmem_tui.cli", "hftmem_tui.recorder", "hftmem_tui.exporter",
+     "hftmem_tui.demo.chapters", "hftmem_tui.demo.progress", "hftmem_tui.demo.script",
+     "hftmem_tui.demo.tour"]
 
 
 @pytest.mark.parametrize("module", HEADLESS)

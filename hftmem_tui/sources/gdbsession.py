@@ -35,6 +35,7 @@ Rules this module keeps (DESIGN.md, "the one rule"):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import re
@@ -802,6 +803,10 @@ class GdbSession:
         rate guard disarmed the watchpoints, ToolFailed if gdb failed.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        hit = self._next_raw_hit(deadline)
+        return None if hit is None else self._symbolised(hit)  # outside every lock: the reader goes on
+
+    def _next_raw_hit(self, deadline: float | None) -> WatchHit | None:
         with self._cv:
             while True:
                 if self._queue:
@@ -834,8 +839,33 @@ class GdbSession:
             n += 1
             yield hit
 
+    def interrupt(self) -> list[int]:
+        """Stop every thread (SIGSTOP through gdb, never seen by the engine) until resume().
+
+        Returns the LWPs stopped. The caller asked for this pause; resume() ends and measures it.
+        """
+        with self._lock:
+            if not self.attached:
+                raise ToolFailed("not attached")
+            t0 = time.monotonic()
+            self._request("-exec-interrupt --all")
+            wanted = set(self._threads)
+            self._held.update(wanted)  # from now on the reader leaves them stopped
+            deadline = time.monotonic() + self.timeout
+            while wanted - self._stopped:
+                if self._exit_code is not None:
+                    raise NoSuchProcess(self.pid, "it exited while watched")
+                if time.monotonic() > deadline:
+                    self._continue_all()
+                    raise ToolFailed(f"gdb did not stop every thread of {self.pid} within {self.timeout:g} s")
+                self._pump(_SLICE)
+                wanted &= set(self._threads)  # a thread may exit meanwhile
+            self._stops = deque(x for x in self._stops if x[1].get("reason") in _HIT_REASONS)
+            self._held_since = t0
+            return sorted(lwp for t, lwp in self._threads.items() if t in wanted and lwp is not None)
+
     def resume(self) -> float | None:
-        """Resume the threads a stop-on-hit left stopped; returns that pause (s) if any."""
+        """Resume the threads a stop-on-hit or interrupt() left stopped; returns that pause (s) if any."""
         with self._lock:
             held = sorted(self._held)
             if not held:
@@ -878,20 +908,28 @@ class GdbSession:
                 m = _LWP_RE.search(t.get("target-id", ""))
                 self._threads[t.get("id")] = int(m.group(1)) if m else None
         frames = (results[0].payload or {}).get("stack", []) if results[0] is not None else []
-        location, backtrace = self._frames(p.get("frame") or {}, frames)
         value = p.get("value") or {}
         # gdb's own old value is exact (it keeps the value it last saw); ours is a fallback
         old = _value_bytes(value.get("old"), spec.length) or self._last.get(wp.number)
         if new is not None:
             self._last[wp.number] = new
+        # Symbolised later, by the consumer (next_hit): addr2line/objdump must never delay the
+        # handling of the next stop, which would keep a thread of the engine stopped meanwhile.
         return WatchHit(
             time=time.time() - (time.monotonic() - t_stop),
             spec=spec,
             tid=self._threads.get(tid), old=old, new=new, new_read_after=False,
-            location=location, backtrace=backtrace, pause_s=pause, backend="gdb",
+            location=None, backtrace=(), pause_s=pause, backend="gdb",
             extra={"gdb_thread": tid, "gdb_old": value.get("old"), "gdb_new": value.get("new", value.get("value")),
-                   "stopped": not resume},
+                   "stopped": not resume, "gdb_frames": [p.get("frame") or {}] + frames},
         )  # fmt: skip
+
+    def _symbolised(self, hit: WatchHit) -> WatchHit:
+        frames = hit.extra.pop("gdb_frames", None)
+        if frames is None:
+            return hit
+        location, backtrace = self._frames(frames[0], frames[1:])
+        return dataclasses.replace(hit, location=location, backtrace=backtrace)
 
     def _frames(self, top: dict, stack: list[dict]) -> tuple[Frame | None, tuple[Frame, ...]]:
         addrs: list[int] = []

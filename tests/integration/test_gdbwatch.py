@@ -155,6 +155,21 @@ def test_stop_on_hit_then_resume(engine):
     assert_untraced_and_running(pid)
 
 
+def test_interrupt_then_resume(engine):
+    """interrupt() stops every thread (the engine sees no signal), resume() lets them all go."""
+    pid = engine()
+    with GdbSession(pid) as s:
+        lwps = s.interrupt()
+        assert sorted(lwps) == sorted(task_states(pid))
+        assert set(task_states(pid).values()) == {"t"}
+        before = ticks(pid)
+        time.sleep(0.1)
+        assert ticks(pid) == before  # really stopped
+        assert s.resume() > 0
+        assert_engine_moves(pid)
+    assert_untraced_and_running(pid)
+
+
 def test_watch_cli_gdb_count_3(engine):
     """`hftmem watch PID field --count 3 --via gdb`: three hits with old -> new, exit 0, then TracerPid 0."""
     pid = engine()

@@ -82,7 +82,7 @@ class MappingTable(Vertical):
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter by name (Enter to apply, Esc to clear)", id="mappings-filter")
         yield Static("waiting for the first full smaps read", id="mappings-summary")
-        table: DataTable = DataTable(id="mappings-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable = DataTable(id="mappings-table", cursor_type="row", zebra_stripes=False)
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         yield table

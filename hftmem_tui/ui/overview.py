@@ -10,7 +10,8 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from hftmem_tui.model.audit import fmt_kb
-from hftmem_tui.model.history import History
+from hftmem_tui.model.deltas import summarize_by_kind
+from hftmem_tui.model.history import History, mapping_key
 from hftmem_tui.sources.sampler import LiveSample
 from hftmem_tui.ui.graph import HistoryGraph
 from hftmem_tui.ui.textupdate import set_text
@@ -41,6 +42,23 @@ def leak_text(history: History) -> Text:
     return t
 
 
+def kinds_text(history: History, top: int = 5) -> Text:
+    """RSS per kind of mapping (heap, anon, file, stack...) and the mappings that grew most since attach."""
+    t = Text("RSS by kind: ", style="bold")
+    t.append("  ".join(f"{k.kind} {fmt_kb(k.rss_kb)} ({k.count})" for k in summarize_by_kind(history.mappings).values()))
+    grown = sorted(((g.since_attach_kb, key) for key, g in history.growth.items() if g.since_attach_kb > 0), reverse=True)
+    t.append("\ngrew since attach: ", style="bold")
+    if not grown:
+        t.append("nothing", style="dim")
+    by_key = {mapping_key(m): m for m in history.mappings}
+    for kb, key in grown[:top]:
+        m = by_key.get(key)
+        name = (m.path if m is not None and m.path.startswith("[") else m.name if m is not None else key[1]) or "[ anon ]"
+        t.append(f"{name} ", style="bold yellow")
+        t.append(f"+{fmt_kb(kb)}  ")
+    return t
+
+
 class OverviewPane(Vertical):
     """RSS, peak, swap, threads, CPU, fault rates; an RSS graph with a time axis; the leak verdict."""
 
@@ -49,6 +67,7 @@ class OverviewPane(Vertical):
         self.graph_style = graph_style
         self.refresh_s = refresh_s
         self._rollup: tuple[str, str] | None = None
+        self._kinds_time: float | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("waiting for the first sample", id="overview-stats")
@@ -56,6 +75,7 @@ class OverviewPane(Vertical):
         yield HistoryGraph(style=self.graph_style, step=self.refresh_s, fmt=fmt_bytes, id="rss-graph")
         yield Static("", id="leak-verdict")
         yield Static("", id="overview-cost")
+        yield Static("", id="overview-kinds")
 
     def set_graph_style(self, style: str) -> None:
         self.graph_style = style
@@ -95,6 +115,9 @@ class OverviewPane(Vertical):
             Text.assemble(("RSS history", "bold"), f"  ({span} samples, one every {self.refresh_s:g}s)"))
         self.query_one(HistoryGraph).set_points(history.rss.window(self.size.width * 2 * self.refresh_s + 1))
         set_text(self.query_one("#leak-verdict", Static), leak_text(history))
+        if history.mappings_time is not None and history.mappings_time != self._kinds_time:
+            self._kinds_time = history.mappings_time  # full smaps read: every few samples only
+            set_text(self.query_one("#overview-kinds", Static), kinds_text(history))
         cost = sample.cost_ms
         parts = "  ".join(f"{k} {v:.1f}" for k, v in cost.items())
         set_text(self.query_one("#overview-cost", Static),

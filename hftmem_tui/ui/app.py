@@ -50,7 +50,7 @@ PANES = (("overview", "Overview"), ("mappings", "Mappings"), ("perf", "Perf"), (
 MIN_SIZE = (60, 16)  # below this the panes cannot say anything useful: a notice instead
 AUDIT_EVERY_S = 5.0
 # The widget that takes the keys when a pane is shown (its bindings then show in the footer).
-FOCUS = {"mappings": "#mappings-table", "memory": "#hex-body", "audit": "#audit-table", "watch": "#watch-target",
+FOCUS = {"mappings": "#mappings-table", "memory": "#hex-body", "audit": "#audit-table", "watch": "#watch-table",
          "allocs": "#allocs-table"}
 
 HELP = """\
@@ -63,7 +63,7 @@ HELP = """\
 [b]Memory[/b]    / or : address, symbol or symbol.field   b w g a  bytes/words/giants/ascii
           pgup pgdn page   arrows cursor   f follow pointer   u back
 [b]Audit[/b]     a re-run the readiness audit now (it also re-runs every few seconds)
-[b]Watch[/b]     type SYMBOL[.field] or ADDR[:LEN], enter arms (perf: zero-stop)   ctrl+g perf/gdb
+[b]Watch[/b]     / then SYMBOL[.field] or ADDR[:LEN], enter arms (perf: zero-stop)   ctrl+g perf/gdb
           ctrl+t write/rw   d disarm (gdb asks first: it pauses the engine; last disarm detaches)
 [b]Allocs[/b]    s start/stop uprobes (cost per call shown first)   h mark thread hot   b busiest hot
 [b]Anywhere[/b]  ? this help   ctrl+p command palette   G braille/block graphs   q or ctrl+c quit

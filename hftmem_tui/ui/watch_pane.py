@@ -114,11 +114,16 @@ class ConfirmAttach(ModalScreen[bool]):
             "milliseconds; above the rate limit the watchpoint is disarmed. The zero-stop perf backend never pauses "
             "the engine.\n\n", ("y", "bold"), " attach and arm   ", ("n / esc", "bold"), " cancel"), id="confirm-text")
 
+    def action_answer(self, ok: bool) -> None:
+        self.dismiss(ok)
+
 
 class WatchPane(Vertical):
     """Arm/disarm hardware watchpoints on the target; a hits log with values, threads and call chains."""
 
     BINDINGS = [
+        Binding("slash", "focus_target", "arm a watchpoint"),
+        Binding("escape", "focus_table", "done typing", show=False),
         Binding("ctrl+g", "toggle_backend", "perf/gdb"),
         Binding("ctrl+t", "toggle_access", "write/rw"),
         Binding("d,delete", "disarm", "disarm"),
@@ -183,7 +188,7 @@ class WatchPane(Vertical):
             yield Static("watchpoints: unavailable in a recording (they need a live process: "
                          "`hftmem attach PID`, or `hftmem watch PID SYMBOL` headless)", id="watch-unavailable")
             return
-        yield Static(Text.assemble(("watch ", "bold"), "SYMBOL[.field] or ADDR[:LEN], enter arms · ",
+        yield Static(Text.assemble(("/", "bold"), " then SYMBOL[.field] or ADDR[:LEN], enter arms · ",
                                    ("ctrl+g", "bold"), " perf/gdb · ", ("ctrl+t", "bold"), " write/rw · ",
                                    ("d", "bold"), " disarm the selected watchpoint"), id="watch-help")
         with Horizontal(id="watch-form"):
@@ -281,8 +286,16 @@ class WatchPane(Vertical):
         if event.input.id == "watch-target":
             if self.arm(event.value, access=self.access) is not None:
                 event.input.value = ""
+                self.action_focus_table()
         else:
             self._show_mode()
+            self.action_focus_table()
+
+    def action_focus_target(self) -> None:
+        self.query_one("#watch-target", Input).focus()
+
+    def action_focus_table(self) -> None:
+        self.query_one("#watch-table", DataTable).focus()
 
     def action_toggle_backend(self) -> None:
         self.via = None if self.via == "gdb" else "gdb"

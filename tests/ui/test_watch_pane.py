@@ -44,8 +44,9 @@ async def test_perf_watch_logs_hits_and_never_traces(engine):
         pane = app.query_one(WatchPane)
         assert "backend perf" in text_of(app.query_one("#watch-mode", Static))
         assert "debug registers 0/4" in text_of(app.query_one("#watch-mode", Static))
-        app.query_one("#watch-target", Input).value = PERF_FIELD
-        await pilot.press("enter")
+        await pilot.press("slash")
+        assert app.focused is app.query_one("#watch-target", Input)
+        await pilot.press(*PERF_FIELD, "enter")
         hits = app.query_one("#watch-hits", DataTable)
         tracers = []
 
@@ -88,7 +89,7 @@ async def test_gdb_watch_confirms_attaches_logs_pauses_and_detaches(engine):
         await pilot.press("ctrl+g")
         assert "backend gdb" in text_of(app.query_one("#watch-mode", Static))
         app.query_one("#watch-target", Input).value = SLOW_FIELD
-        await pilot.press("enter")
+        await pilot.press("slash", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmAttach), timeout=20)
         assert tracer(pid) == 0  # nothing attached before the user says yes
         assert "pauses" in text_of(app.screen.query_one("#confirm-text", Static)) or \
@@ -146,8 +147,8 @@ async def test_exit_with_an_armed_gdb_watch_detaches(engine):
         await pilot.press("y")
         await wait_for(pilot, lambda: "ptrace-attached for 1 watchpoint" in header(app), timeout=30)
         assert tracer(pid) != 0
-        await pilot.press("q")
-    assert tracer(pid) == 0
+        await pilot.press("ctrl+c")  # the exit hook detaches before the app is gone
+        assert tracer(pid) == 0
     time.sleep(0.2)
     st = proc_status(pid)
     assert st["State"][0] in "RS" and int(st["TracerPid"]) == 0

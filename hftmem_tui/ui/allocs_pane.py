@@ -335,7 +335,7 @@ class AllocsPane(Vertical):
             a.append(str(alarm) + "\n", style="bold white on red")
             chains = sorted(self.offenders.get(alarm.tid, []), key=lambda o: -o.count)
             if alarm.tid in self.offenders and not chains:
-                a.append("  sampling the first offenders' call chains…\n", style="dim")
+                a.append("  sampling the call chains of its next allocator calls…\n", style="dim")
             if chains:
                 a.append("  first offenders (call chains sampled briefly on this thread):\n")
             for o in chains:

@@ -32,7 +32,9 @@ from hftmem_tui.sources.errors import SourceError
 from hftmem_tui.sources.readiness import HistorySample, read_facts
 from hftmem_tui.sources.sampler import TargetGone, TargetInfo
 from hftmem_tui.ui.allocators_pane import AllocatorGauges
+from hftmem_tui.ui.allocs_pane import AllocsPane
 from hftmem_tui.ui.audit_panel import AuditPanel
+from hftmem_tui.ui.cost import InspectorCost
 from hftmem_tui.ui.graph import GRAPH_STYLES
 from hftmem_tui.ui.header import OBSERVING, TargetHeader
 from hftmem_tui.ui.hexview import MemoryPanel
@@ -41,24 +43,29 @@ from hftmem_tui.ui.mappings import MappingTable
 from hftmem_tui.ui.messages import AuditChecked, SampleFailed, SampleReady, TargetExited
 from hftmem_tui.ui.overview import OverviewPane
 from hftmem_tui.ui.perf_pane import PerfCounters
+from hftmem_tui.ui.watch_pane import WatchPane
 
 PANES = (("overview", "Overview"), ("mappings", "Mappings"), ("perf", "Perf"), ("allocators", "Allocators"),
-         ("latency", "Latency"), ("memory", "Memory"), ("audit", "Audit"))
+         ("latency", "Latency"), ("memory", "Memory"), ("audit", "Audit"), ("watch", "Watch"), ("allocs", "Allocs"))
 MIN_SIZE = (60, 16)  # below this the panes cannot say anything useful: a notice instead
 AUDIT_EVERY_S = 5.0
 # The widget that takes the keys when a pane is shown (its bindings then show in the footer).
-FOCUS = {"mappings": "#mappings-table", "memory": "#hex-body", "audit": "#audit-table"}
+FOCUS = {"mappings": "#mappings-table", "memory": "#hex-body", "audit": "#audit-table", "watch": "#watch-table",
+         "allocs": "#allocs-table"}
 
 HELP = """\
 [b]hftmem attach[/b] — zero-stop view of one process (no ptrace, no signals, no writes)
 
-[b]Panes[/b]     1 overview  2 mappings  3 perf  4 allocators  5 latency  6 memory  7 audit
+[b]Panes[/b]     1 overview  2 mappings  3 perf  4 allocators  5 latency  6 memory  7 audit  8 watch  9 allocs
           tab / shift+tab also move between panes and widgets
 [b]Mappings[/b]  s next sort column   r reverse   / filter by name   esc clear filter
           (click a column header to sort by it; growing rows are yellow with ▲)
 [b]Memory[/b]    / or : address, symbol or symbol.field   b w g a  bytes/words/giants/ascii
           pgup pgdn page   arrows cursor   f follow pointer   u back
 [b]Audit[/b]     a re-run the readiness audit now (it also re-runs every few seconds)
+[b]Watch[/b]     / then SYMBOL[.field] or ADDR[:LEN], enter arms (perf: zero-stop)   ctrl+g perf/gdb
+          ctrl+t write/rw   d disarm (gdb asks first: it pauses the engine; last disarm detaches)
+[b]Allocs[/b]    s start/stop uprobes (cost per call shown first)   h mark thread hot   b busiest hot
 [b]Anywhere[/b]  ? this help   ctrl+p command palette   G braille/block graphs   q or ctrl+c quit
 
 Quitting never leaves the target stopped or traced.
@@ -141,11 +148,18 @@ class HftmemApp(App):
                                      id="memory-view")
                 with TabPane("7 Audit", id="audit"):
                     yield AuditPanel(id="audit-view")
+                with TabPane("8 Watch", id="watch"):
+                    yield WatchPane(self.info.pid, live=self.feed.live, id="watch-view")
+                with TabPane("9 Allocs", id="allocs"):
+                    yield AllocsPane(self.info.pid, live=self.feed.live, id="allocs-view")
+        self.cost_line = InspectorCost(id="inspector-cost")
+        yield self.cost_line
         yield Static(f"terminal too small: hftmem needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}", id="too-small")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#banner", Static).display = False
+        self.cost_line.display = self.feed.live  # a recording's cost is not ours
         notes = list(getattr(self.feed, "notes", []) or [])
         for n in notes:
             if n.startswith("perf:"):
@@ -264,6 +278,7 @@ class HftmemApp(App):
         self.last_sample = sample
         self.samples_seen += 1
         self._audit_history.append(HistorySample(sample.time, sample.status.vm_rss_kb, sample.stat.majflt))
+        self.cost_line.add_sample(sample)
         del self._audit_history[:-600]
         stack = self.screen_stack
         headers = stack[-1].query(TargetHeader) if len(stack) == 1 else ()

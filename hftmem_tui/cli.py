@@ -319,7 +319,6 @@ def _seconds(text: str) -> float:
 
 def cmd_allocs(args: argparse.Namespace) -> int:
     """Per-thread allocator calls through uprobes; alarms for hot threads that allocate after warm-up."""
-    import signal
     import time
 
     from .model.allocalarm import build_report, cpu_fractions, suggest_hot, window
@@ -328,12 +327,11 @@ def cmd_allocs(args: argparse.Namespace) -> int:
 
     procfs.check_target(args.pid)
 
-    def _exit_on(signum, _frame):  # SIGTERM/SIGHUP: unwind so the probes are removed on the way out
-        raise SystemExit(128 + signum)
+    from .watchcmd import unwind_on_hangup
 
-    previous = {s: signal.signal(s, _exit_on) for s in (signal.SIGTERM, signal.SIGHUP)}
     clk = os.sysconf("SC_CLK_TCK")
-    try:
+    # SIGTERM/SIGHUP unwind like an exception, so the probes are removed on the way out.
+    with unwind_on_hangup():
         with AllocProbes(args.pid) as probes:
             cost = cost_per_call()
             cpu0, t0 = thread_cpu_ticks(args.pid), time.monotonic()
@@ -356,9 +354,6 @@ def cmd_allocs(args: argparse.Namespace) -> int:
                                   notes=tuple(probes.notes))
             offenders = probes.sample_offenders([a.tid for a in report.alarms]) if report.alarms else []
             specs = probes.specs
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
     if args.json:
         json.dump(_allocs_json(args, report, offenders, specs, warm_cpu), sys.stdout, separators=(",", ":"))
         sys.stdout.write("\n")

@@ -144,7 +144,7 @@ class HftmemApp(App):
                         yield MemoryPanel(self.info.pid, id="memory-view")
                     else:  # the recorded pid may be another process by now: never read it
                         yield Static("memory: needs a live process (this is a recording; "
-                                     f"use `hftmem attach PID` or `hftmem dump PID ADDR` on a running one)",
+                                     "use `hftmem attach PID` or `hftmem dump PID ADDR` on a running one)",
                                      id="memory-view")
                 with TabPane("7 Audit", id="audit"):
                     yield AuditPanel(id="audit-view")

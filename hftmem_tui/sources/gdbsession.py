@@ -8,12 +8,13 @@ Rules this module keeps (DESIGN.md, "the one rule"):
 
 * Check before attaching and say why it would fail: another tracer (TracerPid), Yama
   ptrace_scope, another user's process, gdb missing, no debug info.
-* NON-STOP mode, always. Measured on the 2-vCPU dev VM with the demo engine
-  (benchmarks/bench_gdbwatch.py): all-stop stops every thread on every hit and, worse, gdb's
-  all-stop ``-exec-interrupt`` sends SIGINT to the target's process group, which a
+* NON-STOP mode with ``-target-attach PID &``, always. Measured with the engine's own loop gaps
+  (benchmarks/bench_gdbwatch.py, BENCHMARKS.md; 2 vCPUs under load): attach pause 375 ms median
+  this way, 525 ms all-stop, 578 ms non-stop waiting for every stop then continuing. And all-stop
+  is unsafe here: its ``-exec-interrupt`` sends SIGINT to the target's process group, which a
   ``sigwait``-ing engine takes as "quit" (it killed the demo engine in our trial). In non-stop
-  mode gdb interrupts one thread with SIGSTOP (never seen by the engine), a watchpoint hit stops
-  only the writing thread, and each thread is resumed as soon as gdb reports it attached.
+  mode gdb interrupts one thread with SIGSTOP (never seen by the engine), a hit stops only the
+  thread that touched the field, and ``attach&`` lets gdb resume each thread itself.
 * Hardware watchpoints only: ``can-use-hw-watchpoints 1``, the spec checked against x86 limits
   before (watch.py), a fifth one refused (check_budget), and anything gdb would turn into a
   software watchpoint deleted and refused.

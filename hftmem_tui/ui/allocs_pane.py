@@ -71,7 +71,9 @@ class AllocsPane(Vertical):
         self.pid = pid
         self.live = live
         self.cost_s: float | None = None
-        self.unavailable: str | None = None if live else "unavailable in a recording"
+        self.unavailable: str | None = None if live else (
+            "unavailable in a recording (uprobes need a live process: `hftmem attach PID`, or `hftmem allocs PID` "
+            "headless)")
         self.checked = False
         self.running = False
         self.hot: set[int] = set()

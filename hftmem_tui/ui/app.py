@@ -282,8 +282,11 @@ class HftmemApp(App):
             self.notify(note, severity="warning", timeout=5)
 
     def on_sample_ready(self, message: SampleReady) -> None:
-        if self.target_gone is None and not self._hooks_ran and self.screen_stack:  # none: shutting down
-            self.apply_sample(message.sample)
+        if self.target_gone is None and not self._hooks_ran and self.screen_stack:
+            try:
+                self.apply_sample(message.sample)
+            except NoMatches:  # a sample that arrived while the app tears its widgets down
+                pass
 
     def on_sample_failed(self, message: SampleFailed) -> None:
         self.notify(message.error, title="sample failed", severity="warning", timeout=5)

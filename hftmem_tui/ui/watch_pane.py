@@ -54,12 +54,25 @@ def _where(hit: WatchHit) -> str:
     f = hit.location
     if f is None:
         return "??"
-    name = f.function or f"{f.address:#x}"
+    name = _short(f.function) if f.function else f"{f.address:#x}"
     if f.function and f.offset is not None:
         name += f"+{f.offset:#x}"
     if f.file:
         name += f" {os.path.basename(f.file)}:{f.line}" if f.line else f" {os.path.basename(f.file)}"
     return name
+
+
+def _short(function: str) -> str:
+    """``engine::run_producer(engine::Config const&)`` -> ``engine::run_producer`` (the log is narrow)."""
+    depth, out = 0, []
+    for ch in function:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out) or function
 
 
 @dataclass
@@ -208,7 +221,7 @@ class WatchPane(Vertical):
                            ("hits", "hits"), ("rate", "hits/s"), ("cost", "engine cost"), ("state", "state")):
             t.add_column(label, key=key)
         h = self.query_one("#watch-hits", DataTable)
-        for key, label in (("time", "time"), ("tid", "thread"), ("target", "target"), ("value", "old -> new"),
+        for key, label in (("time", "time"), ("tid", "thread"), ("target", "target"), ("value", "old -> new (perf: read after the write)"),
                            ("where", "location"), ("pause", "engine paused")):
             h.add_column(label, key=key)
         try:
@@ -276,7 +289,7 @@ class WatchPane(Vertical):
                 continue
             rate = w.rate(now)
             c = w.cost_per_hit()
-            out.append(ArmedEvents(f"{w.backend} watch {w.spec.label}", w.events if w.backend == "perf" else 0,
+            out.append(ArmedEvents(f"{w.backend} watch", w.events if w.backend == "perf" else 0,
                                    rate, None if c is None else rate * c))
         return tuple(out)
 
@@ -553,7 +566,7 @@ class WatchPane(Vertical):
         self.hit_log[key] = (w, hit)
         value = f"{_value(hit.old, hit.spec)} -> {_value(hit.new, hit.spec)}"
         if hit.new_read_after:
-            value += " (read after the write)"
+            value += " (read after)"
         when = time.strftime("%H:%M:%S", time.localtime(hit.time)) + f".{int(hit.time * 1e6) % 1000000:06d}"
         pause = _ms(hit.pause_s) if hit.pause_s is not None else "never (perf)"
         table.add_row(when, str(hit.tid), w.spec.label, value, _where(hit), pause, key=key)
@@ -642,7 +655,7 @@ class WatchPane(Vertical):
         if str(w.wid) not in {k.value for k in t.rows}:
             return
         for key, value in zip(("n", "target", "backend", "access", "hits", "rate", "cost", "state"), self._cells(w)):
-            t.update_cell(str(w.wid), key, value)
+            t.update_cell(str(w.wid), key, value, update_width=True)
 
     def _remove(self, wid: int, reason: str) -> None:
         w = self.watches.pop(wid, None)

@@ -57,7 +57,8 @@ async def test_perf_watch_logs_hits_and_never_traces(engine):
         await wait_for(pilot, enough, timeout=30)
         assert set(tracers) == {0}
         row = hits.get_row_at(0)
-        assert "read after the write" in str(row[3]) and " -> " in str(row[3])
+        assert str(row[3]).endswith("(read after)") and " -> " in str(row[3])
+        assert "read after the write" in str(hits.columns["value"].label)
         assert re.search(r"run_producer.*\+0x[0-9a-f]+ engine\.(h|cpp):\d+", str(row[4]))  # function+offset file:line
         assert str(row[5]).startswith("never")
         table = app.query_one("#watch-table", DataTable)
@@ -67,7 +68,7 @@ async def test_perf_watch_logs_hits_and_never_traces(engine):
         assert "debug registers 1/4" in text_of(app.query_one("#watch-mode", Static))
         assert "observing — engine never paused" in header(app)
         await pilot.pause(1.2)
-        assert "perf watch" in text_of(app.query_one(InspectorCost))
+        assert "perf watch" in text_of(app.query_one(InspectorCost)) and "hits/s" in text_of(app.query_one(InspectorCost))
         await wait_for(pilot, lambda: "#" in text_of(app.query_one("#watch-backtrace", Static)))
         # disarm with d on the armed table
         table.focus()

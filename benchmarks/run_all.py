@@ -6,7 +6,8 @@
    between iterations, one value per 1-s window, in its stats block). We read the block
    zero-stop after each condition and take the median over the condition's whole windows:
    nothing attached; `hftmem record` at its default 1 s and at 10 Hz; `hftmem attach` (the TUI,
-   in a tmux pane) at its default refresh and at 10 Hz; `htop -d 10 -p PID`; and a 1 Hz loop of
+   on a 120x40 pty, as benchmarks/bench_tui.py runs it) at its default refresh and at 10 Hz;
+   `htop -d 10 -p PID`; and a 1 Hz loop of
    what the seed workflow does by hand (`pmap -x PID`, `perf stat -p PID` for 200 ms,
    `gdb -batch -p PID -ex 'x/64xb &hftmem_engine_stats'`). Besides the gaps: how long the
    engine's strategy thread was *stopped* per second (schedstat: neither running nor waiting
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import resource
 import shutil
 import signal
@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_memory  # noqa: E402
 import bench_procfs  # noqa: E402
+from bench_tui import PtyProgram, cpu_seconds  # noqa: E402
 
 from hftmem_tui.sources.engine import find_engine, start_engine  # noqa: E402
 from hftmem_tui.sources.memory import read_memory  # noqa: E402
@@ -55,7 +56,6 @@ from tests.disturbance import EngineStopMonitor  # noqa: E402
 
 BEGIN = "<!-- run_all:begin (written by benchmarks/run_all.py; rerun it rather than editing) -->"
 END = "<!-- run_all:end -->"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 HFTMEM = [sys.executable, "-m", "hftmem_tui.cli"]
 
 
@@ -91,23 +91,6 @@ def machine() -> list[str]:
 # --------------------------------------------------------------------------- observers
 
 
-def _cpu_s(pid: int) -> float:
-    """utime+stime of pid and of its live children (perf, gdb), in seconds."""
-    total = 0.0
-    pids = [pid]
-    try:
-        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        pass
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
-
-
 def _children_cpu_s() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -130,6 +113,9 @@ class Observer:
     def settle(self) -> None:
         """Called once the observer has started up: CPU is counted from here."""
 
+    def wait(self, seconds: float) -> None:
+        time.sleep(seconds)
+
     def stop(self) -> None:
         pass
 
@@ -151,11 +137,11 @@ class Command(Observer):
         self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def settle(self) -> None:
-        self.cpu0 = _cpu_s(self.proc.pid)
+        self.cpu0 = cpu_seconds(self.proc.pid)
         self.t0 = time.monotonic()
 
     def stop(self) -> None:
-        cpu1 = _cpu_s(self.proc.pid)
+        cpu1 = cpu_seconds(self.proc.pid)
         self.cpu_s = (cpu1 - self.cpu0) / (time.monotonic() - self.t0)
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -165,38 +151,34 @@ class Command(Observer):
             self.proc.wait()
 
 
-class InTmux(Observer):
-    """A terminal program in a detached tmux pane (120x40); pipe-pane counts the bytes it writes."""
+class OnPty(Observer):
+    """A terminal program on a 120x40 pty (bench_tui.PtyProgram): its output is drained and counted."""
 
     terminal = True
     startup_s = 3.0  # a Textual app takes a couple of seconds to import and draw on a loaded box
 
-    def __init__(self, name: str, command: str) -> None:
+    def __init__(self, name: str, argv: list[str], quit_keys: str | None = "q") -> None:
         super().__init__()
         self.name = name
-        self.command = command
-        self.session = f"hftmem-bench-{os.getpid()}"
+        self.argv = argv
+        self.quit_keys = quit_keys
 
     def start(self, pid: int, tmp: Path) -> None:
-        self.out = tmp / f"{self.session}.bytes"
-        self.out.write_bytes(b"")
-        cmd = "exec " + self.command.format(pid=pid, python=sys.executable)
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.session, "-x", "120", "-y", "40", cmd],
-                       check=True, cwd=ROOT, env=dict(os.environ, TERM="xterm-256color"))
-        subprocess.run(["tmux", "pipe-pane", "-t", self.session, "-o", f"cat >> {self.out}"], check=True)
-        self.pane_pid = int(subprocess.run(["tmux", "display", "-p", "-t", self.session, "#{pane_pid}"],
-                                           capture_output=True, text=True, check=True).stdout)
+        self.program = PtyProgram([a.format(pid=pid) for a in self.argv])
+
+    def wait(self, seconds: float) -> None:
+        self.program.pump(seconds)  # a terminal program blocks if nobody reads its output
 
     def settle(self) -> None:
-        self.cpu0 = _cpu_s(self.pane_pid)
-        self.bytes0 = self.out.stat().st_size
+        self.cpu0 = cpu_seconds(self.program.pid)
+        self.bytes0 = self.program.bytes
         self.t0 = time.monotonic()
 
     def stop(self) -> None:
         dt = time.monotonic() - self.t0
-        self.cpu_s = (_cpu_s(self.pane_pid) - self.cpu0) / dt
-        self.bytes_out = int((self.out.stat().st_size - self.bytes0) / dt)
-        subprocess.run(["tmux", "kill-session", "-t", self.session], capture_output=True)
+        self.cpu_s = (cpu_seconds(self.program.pid) - self.cpu0) / dt
+        self.bytes_out = int((self.program.bytes - self.bytes0) / dt)
+        self.program.stop(self.quit_keys)
 
 
 class ToolsLoop(Observer):
@@ -246,11 +228,11 @@ class Result:
 
 def run_condition(pid: int, table: SymbolTable, obs: Observer, seconds: float, tmp: Path) -> Result:
     obs.start(pid, tmp)
-    time.sleep(obs.startup_s)
+    obs.wait(obs.startup_s)
     obs.settle()
     w0 = read_engine_stats(pid, table).window_index
     with EngineStopMonitor(pid, poll_s=0.005) as mon:
-        time.sleep(seconds)
+        obs.wait(seconds)
     stats = read_engine_stats(pid, table)
     obs.stop()
     # Window w0 was already running when we started: only later, complete windows count.
@@ -262,20 +244,18 @@ def run_condition(pid: int, table: SymbolTable, obs: Observer, seconds: float, t
 
 
 def disturbance(seconds: float, tmp: Path) -> list[Result]:
-    have_tmux = shutil.which("tmux") is not None
     observers: list[Observer] = [
         Nothing(),
         Command("hftmem record (default: 1 s)", [*HFTMEM, "record", "{pid}", "--out", "{tmp}/rec1.jsonl"]),
         Command("hftmem record --interval 0.1 (10 Hz)",
                 [*HFTMEM, "record", "{pid}", "--out", "{tmp}/rec10.jsonl", "--interval", "0.1"]),
     ]
-    if have_tmux:
-        observers += [
-            InTmux("hftmem attach (TUI, default: 1 s)", "{python} -m hftmem_tui.cli attach {pid}"),
-            InTmux("hftmem attach --refresh 0.1 (TUI, 10 Hz)", "{python} -m hftmem_tui.cli attach {pid} --refresh 0.1"),
-        ]
-        if shutil.which("htop"):
-            observers.append(InTmux("htop -d 10 -p PID (1 s)", "htop -d 10 -p {pid}"))
+    observers += [
+        OnPty("hftmem attach (TUI, default: 1 s)", [*HFTMEM, "attach", "{pid}"]),
+        OnPty("hftmem attach --refresh 0.1 (TUI, 10 Hz)", [*HFTMEM, "attach", "{pid}", "--refresh", "0.1"]),
+    ]
+    if shutil.which("htop"):
+        observers.append(OnPty("htop -d 10 -p PID (1 s)", ["htop", "-d", "10", "-p", "{pid}"]))
     observers += [ToolsLoop(), Nothing()]
     proc = start_engine()
     results = []

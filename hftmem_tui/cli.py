@@ -319,7 +319,6 @@ def _seconds(text: str) -> float:
 
 def cmd_allocs(args: argparse.Namespace) -> int:
     """Per-thread allocator calls through uprobes; alarms for hot threads that allocate after warm-up."""
-    import signal
     import time
 
     from .model.allocalarm import build_report, cpu_fractions, suggest_hot, window
@@ -328,12 +327,11 @@ def cmd_allocs(args: argparse.Namespace) -> int:
 
     procfs.check_target(args.pid)
 
-    def _exit_on(signum, _frame):  # SIGTERM/SIGHUP: unwind so the probes are removed on the way out
-        raise SystemExit(128 + signum)
+    from .watchcmd import unwind_on_hangup
 
-    previous = {s: signal.signal(s, _exit_on) for s in (signal.SIGTERM, signal.SIGHUP)}
     clk = os.sysconf("SC_CLK_TCK")
-    try:
+    # SIGTERM/SIGHUP unwind like an exception, so the probes are removed on the way out.
+    with unwind_on_hangup():
         with AllocProbes(args.pid) as probes:
             cost = cost_per_call()
             cpu0, t0 = thread_cpu_ticks(args.pid), time.monotonic()
@@ -356,9 +354,6 @@ def cmd_allocs(args: argparse.Namespace) -> int:
                                   notes=tuple(probes.notes))
             offenders = probes.sample_offenders([a.tid for a in report.alarms]) if report.alarms else []
             specs = probes.specs
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
     if args.json:
         json.dump(_allocs_json(args, report, offenders, specs, warm_cpu), sys.stdout, separators=(",", ":"))
         sys.stdout.write("\n")
@@ -456,9 +451,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         chapters = [find_chapter(args.chapter)] if args.chapter else list(CHAPTERS)
         return run_script(chapters, out=lambda line: print(line, flush=True))
-    sys.stderr.write("hftmem: the interactive tour needs the TUI, which this build does not have yet; "
-                     "run `hftmem demo --script`\n")
-    return EXIT_USAGE
+    from .demo.app import run_tour
+
+    return run_tour(start=args.chapter, refresh_s=args.refresh)
 
 
 # --------------------------------------------------------------------------- parser
@@ -565,6 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="headless: run every chapter (bug on, observed, bug off), one line each; exit 0 if all observed")
     dm.add_argument("--chapter", type=_chapter, default=None, metavar="NAME",
                     help="start at this chapter (with --script: run only it)")
+    dm.add_argument("--refresh", type=_positive_seconds, default=0.5, metavar="S",
+                    help="seconds between samples in the TUI (default 0.5: a chapter's effect shows in seconds)")
     dm.set_defaults(func=cmd_demo)
 
     a = sub.add_parser("allocs", help="per-thread allocator calls through uprobes (opt-in, no ptrace); "
@@ -583,7 +580,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("pid", type=_pid)
     w.add_argument("target", metavar="SYMBOL[.field]|ADDR[:LEN]")
     w.add_argument("--access", choices=("write", "read", "rw"), default="write",
-                   help="what triggers a hit (default write; read needs --via gdb)")
+                   help="what triggers a hit (default write; read uses gdb: x86 has no read-only breakpoints)")
     w.add_argument("--count", type=_count, default=None, metavar="N", help="stop after N hits")
     w.add_argument("--timeout", type=_positive_seconds, default=None, metavar="S", help="stop after S seconds")
     w.add_argument("--via", choices=("perf", "gdb"), default=None,

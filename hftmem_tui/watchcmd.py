@@ -23,11 +23,15 @@ from hftmem_tui.sources.watch import resolve_target
 __all__ = ["run_watch", "choose_backend"]
 
 
-def choose_backend(pid: int, via: str | None) -> tuple[str, str | None]:
-    """``("perf"|"gdb", note)``: perf unless asked for gdb or perf is not permitted (then a note
-    saying why gdb is used). An explicit ``--via perf`` that is not permitted raises AccessDenied."""
+def choose_backend(pid: int, via: str | None, access: str = "write") -> tuple[str, str | None]:
+    """``("perf"|"gdb", note)``: perf unless asked for gdb, perf is not permitted, or a read-only
+    watch is asked for (then a note saying why gdb is used). An explicit ``--via perf`` that is not
+    permitted raises AccessDenied."""
     if via == "gdb":
         return "gdb", None
+    if via is None and access == "read":
+        return "gdb", ("perf has no read-only hardware breakpoints (x86 traps reads and writes alike): using "
+                       "gdb, which filters the reads (ptrace: the reading thread stops at each hit)")
     try:
         check_perf_access(pid)
     except AccessDenied as exc:
@@ -38,7 +42,7 @@ def choose_backend(pid: int, via: str | None) -> tuple[str, str | None]:
 
 
 @contextmanager
-def _unwind_on_hangup():
+def unwind_on_hangup():
     """SIGTERM/SIGHUP (SSH drop) unwind like an exception, so the watch is disarmed/detached."""
     def _exit_on(signum, _frame):
         raise SystemExit(128 + signum)
@@ -62,12 +66,12 @@ def run_watch(pid: int, target: str, *, access: str = "write", count: int | None
     err = err or sys.stderr
     check_expression(target)  # refusals come first, before any lookup or attach
     check_target(pid)
-    backend, note = choose_backend(pid, via)
+    backend, note = choose_backend(pid, via, access)
     spec = resolve_target(pid, target, access)
     if note:
         err.write(f"hftmem: {note}\n")
         err.flush()
-    with _unwind_on_hangup():
+    with unwind_on_hangup():
         if backend == "perf":
             return _watch_perf(pid, spec, count, timeout, max_rate, out)
         return _watch_gdb(pid, spec, count, timeout, max_rate, out)
@@ -108,16 +112,15 @@ def _watch_gdb(pid, spec, count, timeout, max_rate, out) -> int:
     from hftmem_tui.sources.gdbsession import GdbSession
 
     n = 0
-    session = GdbSession(pid)
+    session = GdbSession(pid, max_rate=GDB_MAX_RATE if max_rate is None else max_rate)
     try:
         session.attach()
         t0 = time.time()
         session.watch(spec)
         _print(out, f"watching {spec.label} ({spec.length} bytes at {spec.address:#x}, {spec.access}) via gdb "
                     f"(ptrace, non-stop): attaching stopped the engine for {_ms(session.attach_pause_s)}; "
-                    f"each hit stops the writing thread")
-        rate = GDB_MAX_RATE if max_rate is None else max_rate
-        for hit in session.hits(timeout=timeout, count=count, max_rate=rate):
+                    f"each hit stops the thread that touched it")
+        for hit in session.hits(timeout=timeout, count=count):
             n += 1
             _print(out, "\n".join(format_hit(hit, n, t0) + [f"  thread stopped {_ms(hit.pause_s)} for this hit"]))
     finally:

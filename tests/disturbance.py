@@ -22,14 +22,19 @@ STRATEGY_THREAD = "hftmem-strat"
 STOPPED_BOUND_MS = 50.0  # noise measured: 1-3 ms under heavy load; one gdb attach: 450+ ms
 
 
-def _thread(pid: int, comm: str) -> int:
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            if Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip() == comm:
-                return int(tid)
-        except OSError:
-            continue
-    raise AssertionError(f"process {pid} has no thread named {comm}")
+def _thread(pid: int, comm: str, timeout: float = 5.0) -> int:
+    """The thread named ``comm`` (an engine names its threads just after start: wait for it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                if Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip() == comm:
+                    return int(tid)
+            except OSError:
+                continue
+        if time.monotonic() > deadline:
+            raise AssertionError(f"process {pid} has no thread named {comm}")
+        time.sleep(0.02)
 
 
 class EngineStopMonitor:

@@ -277,8 +277,8 @@ CHAPTERS: tuple[Chapter, ...] = (
             "takes the engine down in the middle of the session.",
         code="Order* leaked = new Order[64];               // never freed", where="Strategy::leak_step",
         pane="overview", highlight="leak-verdict", gauge="leaked_bytes",
-        look="The RSS graph climbs in a straight line and the leak verdict turns 'growing'; in "
-             "Mappings the [heap] row is the one that grows (the engine allocates from brk).",
+        look="The RSS graph climbs in a straight line and, once it has 20 s of data, the leak "
+             "verdict turns 'growing'; in Mappings the [heap] row grows (the engine allocates from brk).",
         confirm="The trend fit's slope and its 95% interval exclude zero; the growing mapping is "
                 "[heap]; the engine's own leaked_bytes counter agrees.",
         watch=None,

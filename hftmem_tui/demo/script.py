@@ -11,11 +11,9 @@ control socket is abstract and the sampler writes nothing, so nothing is left in
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from hftmem_tui.demo.progress import TourProgress
 from hftmem_tui.sources.engine import EngineControl, start_engine
 from hftmem_tui.sources.errors import NotAnEngine
 from hftmem_tui.sources.sampler import LiveSampler
+from hftmem_tui.watchcmd import unwind_on_hangup
 
 SAMPLE_INTERVAL_S = 0.25  # fine enough to see a 1-s stats window complete, cheap on a small engine
 OFF_TIMEOUT_S = 3.0
@@ -51,21 +50,6 @@ def stop_engine(proc: subprocess.Popen, timeout: float = 3.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=timeout)
-
-
-@contextmanager
-def signals_unwind() -> Iterator[None]:
-    """SIGTERM/SIGHUP raise SystemExit while inside, so ``finally`` blocks run (main thread only)."""
-
-    def handler(signum, _frame):
-        raise SystemExit(128 + signum)
-
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
 
 
 def sample_until(sampler: LiveSampler, chapter: Chapter, baseline: TourSample, *, interval_s: float,
@@ -126,7 +110,7 @@ def run_script(chapters: Sequence[Chapter] = CHAPTERS, *, interval_s: float = SA
     progress = TourProgress.load(progress_path, chapter_names())
     results: list[ChapterResult] = []
     t0 = time.monotonic()
-    with signals_unwind():
+    with unwind_on_hangup():
         proc = start_engine(die_with_parent=True, binary=binary)
         try:
             with LiveSampler(proc.pid, interval_s=interval_s, smaps_every=4, budget=0.05, perf=False) as sampler:

@@ -24,15 +24,22 @@ Rules this module keeps (DESIGN.md, "the one rule"):
   into an unwind). If the inspector dies (SIGKILL), gdb reads EOF on its stdin and quits, which
   detaches; a guardian process (own session, survives the SSH session) waits for that and, if
   gdb hangs or is gone, terminates it and SIGCONTs the target if it was left group-stopped.
-  Debug registers set through ptrace are dropped by the kernel at detach.
+  gdb removes its watchpoints when it detaches; the kernel keeps the (disabled) ptrace
+  breakpoint slot of each thread until the thread exits, so after a gdb watch perf has 3
+  registers left on those threads. If gdb ITSELF is SIGKILLed while attached, the kernel detaches
+  but leaves the debug registers enabled: the guardian clears them within milliseconds, yet a
+  field written more often than that would kill the engine with SIGTRAP first. gdb therefore gets
+  oom_score_adj -1000, and perf (no ptrace, nothing left behind) stays the default backend.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -141,22 +148,33 @@ def check_attach(pid: int, *, gdb: str = "gdb", scope: int | None | str = "read"
 # ------------------------------------------------------------------ guardian (SIGKILL of the inspector)
 
 # Self-contained (no imports of ours): runs in its own session so the terminal's SIGINT/SIGHUP do
-# not reach it. EOF on stdin = the inspector is gone (closed by the kernel, whatever killed it).
+# not reach it. It watches two things: its stdin (EOF = the inspector is gone, whatever killed it;
+# a "d" byte first = gdb detached cleanly) and gdb itself (a pidfd). The danger it exists for: when
+# gdb dies WITHOUT detaching (SIGKILL, OOM), the kernel drops the tracer but leaves the debug
+# registers ENABLED, and the next write to the watched field kills the engine with SIGTRAP. So as
+# soon as gdb is gone uncleanly it seizes each thread for a moment (PTRACE_SEIZE + INTERRUPT),
+# clears DR7, swallows a SIGTRAP of ours if one is pending, and detaches; then SIGCONTs the engine
+# if it was left group-stopped (and was not stopped before we came).
 _GUARDIAN = r"""
-import os, signal, sys, time
+import ctypes, os, select, signal, sys, time
 for s in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
     signal.signal(s, signal.SIG_IGN)
 target, gdb, was_stopped = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
-try:
-    sys.stdin.buffer.read()
-except BaseException:
-    pass
+SEIZE, INTERRUPT, POKEUSER, DETACH, WALL, DR7 = 0x4206, 0x4207, 6, 17, 0x40000000, 848 + 7 * 8
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.restype = ctypes.c_long
+libc.ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
 def alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] not in "ZX"
     except (OSError, IndexError):
         return False
+def wait_gone(pid, seconds):
+    end = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < end:
+        time.sleep(0.005)
+    return not alive(pid)
 def status():
     try:
         with open(f"/proc/{target}/status") as f:
@@ -164,20 +182,61 @@ def status():
         return d["State"].split()[0], int(d["TracerPid"])
     except (OSError, KeyError, ValueError):
         return None, 0
-def wait_gone(pid, seconds):
-    end = time.monotonic() + seconds
-    while alive(pid) and time.monotonic() < end:
-        time.sleep(0.01)
-    return not alive(pid)
-# gdb read EOF too: it quits, which detaches. If it hangs, SIGTERM (gdb quits and detaches on it),
-# then SIGKILL (the kernel detaches; the target may be left group-stopped).
-if not wait_gone(gdb, 1.0):
-    try: os.kill(gdb, signal.SIGTERM)
-    except OSError: pass
-    if not wait_gone(gdb, 1.0):
-        try: os.kill(gdb, signal.SIGKILL)
+def clear_debug_registers():
+    wait_gone(gdb, 1.0)
+    end = time.monotonic() + 1.0
+    while status()[1] != 0 and time.monotonic() < end:  # the kernel is still detaching gdb
+        time.sleep(0.002)
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{target}/task")]
+    except OSError:
+        return
+    for tid in tids:
+        if libc.ptrace(SEIZE, tid, None, None) != 0:
+            continue
+        libc.ptrace(INTERRUPT, tid, None, None)
+        sig = 0
+        try:
+            _, st = os.waitpid(tid, WALL)
+            if os.WIFSTOPPED(st) and (st >> 16) == 0:  # a signal-delivery-stop: pass it on, unless a trap of ours
+                sig = os.WSTOPSIG(st)
+                if sig in (signal.SIGTRAP, signal.SIGSTOP):
+                    sig = 0
+        except ChildProcessError:
+            pass
+        libc.ptrace(POKEUSER, tid, ctypes.c_void_p(DR7), None)
+        libc.ptrace(DETACH, tid, None, ctypes.c_void_p(sig))
+try:
+    pidfd = os.pidfd_open(gdb)
+except (OSError, AttributeError):
+    pidfd = None
+clean = False
+stdin = sys.stdin.fileno()
+poller = select.poll()
+poller.register(stdin, select.POLLIN)
+if pidfd is not None:
+    poller.register(pidfd, select.POLLIN)
+while True:
+    events = dict(poller.poll(200 if pidfd is None else None))
+    if stdin in events:
+        data = os.read(stdin, 64)
+        if not data:
+            break  # EOF: the inspector is gone (or done)
+        if b"d" in data and not clean:
+            clean = True  # gdb detached cleanly: only wait for EOF now
+            if pidfd is not None:
+                poller.unregister(pidfd)
+    if not clean and not alive(gdb):
+        break  # gdb died while still attached
+if not clean:
+    # gdb reads EOF too and detaches by itself; if it hangs: SIGTERM (it detaches on it), then SIGKILL.
+    if alive(gdb) and not wait_gone(gdb, 1.0):
+        try: os.kill(gdb, signal.SIGTERM)
         except OSError: pass
-        wait_gone(gdb, 1.0)
+        if not wait_gone(gdb, 1.0):
+            try: os.kill(gdb, signal.SIGKILL)
+            except OSError: pass
+    clear_debug_registers()  # whether gdb removed its watchpoints or not: a few us per thread
 if not was_stopped:
     end = time.monotonic() + 1.0
     while time.monotonic() < end:
@@ -235,7 +294,10 @@ class GdbSession:
     """One gdb/MI process attached to ``pid`` in non-stop mode; use as a context manager.
 
     ``with GdbSession(pid) as s: s.watch(spec); for hit in s.hits(timeout=10, count=3): ...``.
-    Entering attaches (the threads are resumed as soon as gdb reports each one), leaving detaches.
+    Entering attaches (every thread resumed as soon as gdb has them all), leaving detaches. A
+    reader thread handles each hit the moment gdb reports it (log-and-continue: the writing
+    thread resumes at once; ``stop_on_hit = True``: it stays stopped until resume()). More than
+    ``max_rate`` hits per second (None: DEFAULT_MAX_RATE; 0: no guard) deletes every watchpoint.
     Every request has a deadline (``timeout`` seconds). Raises (before attaching) what
     check_attach raises; ToolFailed/GdbCommandError for gdb failures; WatchLimitError for a
     watchpoint the hardware cannot take; ForbiddenExpression for user text that could write.
@@ -244,7 +306,8 @@ class GdbSession:
     backend = "gdb"
 
     def __init__(self, pid: int, *, allow_writes: bool = False, timeout: float = DEFAULT_TIMEOUT,
-                 gdb: str = "gdb", guardian: bool = True, backtrace_depth: int = 8, symbolize: bool = True) -> None:
+                 gdb: str = "gdb", guardian: bool = True, backtrace_depth: int = 8, symbolize: bool = True,
+                 max_rate: float | None = None) -> None:
         self.pid = pid
         self.allow_writes = allow_writes
         self.timeout = timeout
@@ -256,6 +319,7 @@ class GdbSession:
         self._stops: deque[tuple[float, dict]] = deque()  # (monotonic when read, *stopped payload)
         self._threads: dict[str, int | None] = {}  # gdb thread id -> LWP (None until known)
         self._stopped: set[str] = set()  # gdb thread ids gdb reports stopped
+        self._running: set[str] = set()  # gdb thread ids gdb reports running
         self._held: set[str] = set()  # stopped on purpose (stop-on-hit): not auto-resumed
         self._watch: dict[int, Watchpoint] = {}
         self._results: dict[int, dict] = {}  # result records that arrived before we waited for them
@@ -266,6 +330,17 @@ class GdbSession:
         self.attach_pause_s: float | None = None
         self.detach_pause_s: float | None = None
         self._closed = False
+        self._held_since = 0.0
+        self.stop_on_hit = False  # True: a hit leaves the writing thread stopped until resume()
+        self.max_rate = DEFAULT_MAX_RATE if max_rate is None else float(max_rate)
+        self._queue: deque[WatchHit] = deque()
+        self._cv = threading.Condition()
+        self._recent: deque[float] = deque()
+        self._disarmed: str | None = None
+        self._reader = None
+        self._reader_done = False
+        self._reader_error: SourceError | None = None
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._guardian: subprocess.Popen | None = None
         self._code = CodeMap(pid) if symbolize else None
         command = [
@@ -277,7 +352,16 @@ class GdbSession:
         try:
             self._ctl = _controller(command)
         except (OSError, ValueError) as exc:
+            self._closed = True
+            self._code and self._code.close()
+            for fd in (self._wake_r, self._wake_w):
+                os.close(fd)
             raise ToolFailed(f"cannot start gdb: {exc}") from None
+        # gdb SIGKILLed while attached leaves the debug registers enabled (see _GUARDIAN): keep the
+        # OOM killer off it when we may (root / CAP_SYS_RESOURCE).
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{self._ctl.gdb_process.pid}/oom_score_adj", "w") as f:
+                f.write("-1000")
         try:
             if guardian:
                 self._start_guardian()
@@ -338,20 +422,27 @@ class GdbSession:
             threads = p.get("stopped-threads")
             if isinstance(threads, list):
                 self._stopped.update(threads)
+                self._running.difference_update(threads)
             elif p.get("thread-id"):
                 self._stopped.add(p["thread-id"])
+                self._running.discard(p["thread-id"])
             self._stops.append((time.monotonic(), p))
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"s")  # the reader handles it even if the record came with an answer
         elif msg == "running":
             tid = p.get("thread-id")
             if tid == "all":
                 self._stopped.clear()
+                self._running.update(self._threads)
             else:
                 self._stopped.discard(tid)
+                self._running.add(tid)
         elif msg == "thread-created":
             self._threads.setdefault(p.get("id"), None)
         elif msg == "thread-exited":
             self._threads.pop(p.get("id"), None)
             self._stopped.discard(p.get("id"))
+            self._running.discard(p.get("id"))
         elif msg == "thread-group-exited":
             self._exit_code = str(p.get("exit-code", "0"))
 
@@ -366,17 +457,18 @@ class GdbSession:
     def _continue(self, *threads: str) -> float:
         """Resume the given gdb threads in one write; returns when gdb said ^running (monotonic)."""
         cmds = [f"-exec-continue --thread {t}" for t in threads]
-        tokens = self._send(*cmds)
-        for tok, cmd in zip(tokens, cmds):
-            try:
-                self._wait(tok, cmd)
-            except GdbCommandError as exc:
-                if "running" not in exc.gdb_message and "exited" not in exc.gdb_message:
-                    raise
-        for t in threads:
-            self._stopped.discard(t)
-            self._held.discard(t)
-        return time.monotonic()
+        with self._lock:
+            tokens = self._send(*cmds)
+            for tok, cmd in zip(tokens, cmds):
+                try:
+                    self._wait(tok, cmd)
+                except GdbCommandError as exc:
+                    if "running" not in exc.gdb_message and "exited" not in exc.gdb_message:
+                        raise
+            for t in threads:
+                self._stopped.discard(t)
+                self._held.discard(t)
+            return time.monotonic()
 
     def _refresh_lwps(self) -> None:
         payload = self._request("-thread-info").payload or {}
@@ -397,15 +489,18 @@ class GdbSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def attach(self) -> float:
-        """Attach and resume every thread as soon as gdb reports it stopped; returns the pause (s).
+    def attach(self, *, background: bool = True) -> float:
+        """Attach; every thread runs again when this returns. Returns the pause (s) as seen from here.
 
+        ``background`` (default): ``-target-attach PID &``, gdb resumes each thread itself as soon
+        as its post-attach work is done (no round trip of ours). Else: wait until gdb reported every
+        thread stopped, then ``-exec-continue --all`` (kept for the benchmark's comparison).
         Raises AlreadyTraced/AccessDenied if ptrace refuses after all, ToolFailed on a timeout.
         """
         with self._lock:
             t0 = time.monotonic()
             try:
-                self._request(f"-target-attach {self.pid}")
+                self._request(f"-target-attach {self.pid}{' &' if background else ''}")
             except GdbCommandError as exc:
                 msg = exc.gdb_message
                 if "not permitted" in msg or "ptrace" in msg:
@@ -416,28 +511,43 @@ class GdbSession:
                     raise AccessDenied(self.pid, "it with ptrace", msg) from None
                 raise
             self.attached = True
-            # Wait until gdb has reported EVERY thread stopped, then resume them in one request.
-            # (Resuming threads one by one as they were reported made gdb lose the stop report of
-            # a later thread in our trials, leaving it stopped: never again.)
             deadline = time.monotonic() + self.timeout
-            while not self._threads or set(self._threads) - self._stopped:
-                if self._exit_code is not None:
-                    raise NoSuchProcess(self.pid, "it exited while gdb attached")
-                if time.monotonic() > deadline:
-                    self._continue_all()
-                    raise ToolFailed(f"gdb did not report every thread of {self.pid} attached within "
-                                     f"{self.timeout:g} s")
-                self._pump(_SLICE)
-            self._continue_all(strict=True)
+            if background:
+                # Done when gdb says every thread runs; a thread it reports stopped (a signal that
+                # arrived during the attach) is resumed by us, the signal passed on.
+                while not self._threads or set(self._threads) - self._running:
+                    if self._exit_code is not None:
+                        raise NoSuchProcess(self.pid, "it exited while gdb attached")
+                    if time.monotonic() > deadline:
+                        self._continue_all()
+                        raise ToolFailed(f"gdb did not resume every thread of {self.pid} within {self.timeout:g} s")
+                    stopped = sorted(self._stopped & set(self._threads))
+                    if stopped:
+                        self._continue(*stopped)
+                        self._running.update(stopped)
+                    self._pump(_SLICE)
+            else:
+                # Wait until gdb has reported EVERY thread stopped, then resume them in one request.
+                # (Resuming threads one by one as they were reported made gdb lose the stop report of
+                # a later thread in our trials, leaving it stopped: never again.)
+                while not self._threads or set(self._threads) - self._stopped:
+                    if self._exit_code is not None:
+                        raise NoSuchProcess(self.pid, "it exited while gdb attached")
+                    if time.monotonic() > deadline:
+                        self._continue_all()
+                        raise ToolFailed(f"gdb did not report every thread of {self.pid} attached within "
+                                         f"{self.timeout:g} s")
+                    self._pump(_SLICE)
+                self._continue_all(strict=True)
             self._stops.clear()  # the attach stops, all handled
             self.attach_pause_s = time.monotonic() - t0
             self._refresh_lwps()
+            self._start_reader()
             return self.attach_pause_s
 
     def _continue_all(self, strict: bool = False) -> None:
         try:
-            tok = self._send("-exec-continue --all")
-            self._wait(tok[0], "-exec-continue --all")
+            self._request("-exec-continue --all")
         except SourceError:
             if strict:
                 raise
@@ -445,7 +555,8 @@ class GdbSession:
         self._held.clear()
 
     def detach(self) -> float | None:
-        """Detach (gdb removes the watchpoints, the kernel drops the debug registers); returns the pause."""
+        """Detach (gdb removes its watchpoints and resumes every thread); returns the pause."""
+        self._stop_reader()
         with self._lock:
             if not self.attached:
                 return None
@@ -468,9 +579,20 @@ class GdbSession:
         if self._closed:
             return
         self._closed = True
-        if self.attached and self._gdb_alive():
-            with contextlib.suppress(SourceError, OSError, ValueError):
-                self.detach()
+        clean = not self.attached
+        try:
+            if self.attached and self._gdb_alive():
+                with contextlib.suppress(SourceError, OSError, ValueError):
+                    self.detach()
+                    clean = True
+        finally:  # even a second Ctrl-C during the detach: gdb and the guardian are dealt with
+            self._shutdown(clean)
+
+    def _shutdown(self, clean: bool) -> None:
+        if clean and self._guardian is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._guardian.stdin.write(b"d")  # gdb detached: the guardian has nothing to clean up
+                self._guardian.stdin.flush()
         proc = self._ctl.gdb_process if hasattr(self, "_ctl") else None
         if proc is not None:
             try:
@@ -501,9 +623,13 @@ class GdbSession:
                 self._guardian.kill()
                 self._guardian.wait()
             self._guardian = None
+        self._stop_reader()
         if self._code is not None:
             self._code.close()
             self._code = None
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     # ----------------------------------------------------------- watchpoints
     @property
@@ -528,6 +654,10 @@ class GdbSession:
     def _with_a_stopped_thread(self, action):
         """Run ``action(thread)`` with one thread stopped (gdb evaluates in a stopped thread's
         context): an already stopped one, else the idlest thread stopped briefly (SIGSTOP by gdb)."""
+        with self._lock:  # every send and its wait under one hold: the reader must not take our answer
+            return self._with_a_stopped_thread_locked(action)
+
+    def _with_a_stopped_thread_locked(self, action):
         if self._stopped:
             return action(sorted(self._stopped)[0])
         anchor = self._idlest_thread()
@@ -589,42 +719,115 @@ class GdbSession:
                 self._with_a_stopped_thread(lambda _t: self._request(f"-break-delete {wp.number}"))
 
     # ----------------------------------------------------------- hits
-    def next_hit(self, timeout: float | None = None, *, resume: bool = True) -> WatchHit | None:
-        """The next watchpoint hit, or None when ``timeout`` passed. ``resume=True`` (log and
-        continue): the writing thread is resumed at once and the hit carries the pause it caused.
-        ``resume=False`` (stop on hit): the thread stays stopped until resume(). Raises
-        NoSuchProcess when the target exits while watched."""
+    # A reader thread handles every stop the moment gdb reports it: in log-and-continue mode the
+    # writing thread is resumed at once, whether or not the caller is reading hits right now.
+    def _start_reader(self) -> None:
+        self._reader_stop = False
+        self._reader = threading.Thread(target=self._read_loop, name=f"gdbwatch-{self.pid}", daemon=True)
+        self._reader.start()
+
+    def _stop_reader(self) -> None:
+        reader = getattr(self, "_reader", None)
+        if reader is None:
+            return
+        self._reader_stop = True
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        if reader is not threading.current_thread():
+            reader.join(timeout=self.timeout)
+        self._reader = None
+
+    def _read_loop(self) -> None:
+        out = self._ctl.gdb_process.stdout.fileno()
+        try:
+            while not self._reader_stop:
+                readable, _, _ = select.select([out, self._wake_r], [], [], 0.25)
+                if self._wake_r in readable:
+                    with contextlib.suppress(OSError):
+                        os.read(self._wake_r, 4096)
+                if self._reader_stop:
+                    break
+                with self._lock:
+                    if out in readable:
+                        self._pump(0)
+                    self._process_stops()
+                if self._exit_code is not None:
+                    break
+        except (SourceError, OSError, ValueError) as exc:
+            self._reader_error = exc if isinstance(exc, SourceError) else ToolFailed(f"gdb: {exc}")
+        finally:
+            with self._cv:
+                self._reader_done = True
+                self._cv.notify_all()
+
+    def _process_stops(self) -> None:
+        """Handle the stops gdb reported (lock held): queue hits, resume what is not ours to hold."""
+        while self._stops and self.attached:
+            t_stop, p = self._stops.popleft()
+            tid = p.get("thread-id")
+            wpt = p.get("wpt") or p.get("hw-awpt") or p.get("hw-rwpt") or {}
+            if p.get("reason") in _HIT_REASONS and int(wpt.get("number", 0)) in self._watch:
+                hit = self._hit(t_stop, p, resume=not self.stop_on_hit)
+                with self._cv:
+                    self._queue.append(hit)
+                    self._cv.notify_all()
+                self._guard(hit)
+            elif self._exit_code is None and tid and tid in self._stopped and tid not in self._held:
+                self._continue(tid)  # any other stop is not the user's business: never leave a thread stopped
+        if self._exit_code is not None:
+            with self._cv:
+                self._cv.notify_all()
+
+    def _guard(self, hit: WatchHit) -> None:
+        if not self.max_rate or self._disarmed:
+            return
+        now = time.monotonic()
+        self._recent.append(now)
+        while self._recent and self._recent[0] < now - 1.0:
+            self._recent.popleft()
+        if len(self._recent) > self.max_rate:
+            paused = sum(self._pauses[-len(self._recent):])
+            for wp in list(self._watch.values()):
+                with contextlib.suppress(SourceError):
+                    self.unwatch(wp)
+            self._disarmed = (f"disarmed {hit.spec.label}: hot field, more than {self.max_rate:,.0f} hits in the last "
+                              f"second stopped the engine's thread for {paused * 1e3:,.0f} ms; raise --max-rate "
+                              f"to watch it anyway, or use the perf backend (no stop)")
+
+    def next_hit(self, timeout: float | None = None) -> WatchHit | None:
+        """The next watchpoint hit, or None when ``timeout`` passed.
+
+        Log-and-continue (``stop_on_hit`` False, the default): the writing thread was resumed at
+        once and the hit carries the pause it caused. Stop-on-hit: the thread stays stopped until
+        resume(). Raises NoSuchProcess when the target exits while watched, HotField when the
+        rate guard disarmed the watchpoints, ToolFailed if gdb failed.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
+        hit = self._next_raw_hit(deadline)
+        return None if hit is None else self._symbolised(hit)  # outside every lock: the reader goes on
+
+    def _next_raw_hit(self, deadline: float | None) -> WatchHit | None:
+        with self._cv:
             while True:
-                while self._stops:
-                    t_stop, p = self._stops.popleft()
-                    tid = p.get("thread-id")
-                    if p.get("reason") in _HIT_REASONS and p.get("wpt", p.get("hw-awpt", p.get("hw-rwpt"))):
-                        return self._hit(t_stop, p, resume)
-                    if self._exit_code is not None:
-                        break
-                    # Any other stop is not the user's business: never leave a thread stopped.
-                    if tid and tid in self._stopped and tid not in self._held:
-                        self._continue(tid)
+                if self._queue:
+                    return self._queue.popleft()
+                if self._disarmed:
+                    raise HotField(self._disarmed)
                 if self._exit_code is not None:
                     self.attached = False
                     raise NoSuchProcess(self.pid, f"it exited while watched (exit code {self._exit_code})")
+                if self._reader_error is not None:
+                    raise self._reader_error
+                if self._reader_done or not self.attached:
+                    return None
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return None
-                self._pump(_SLICE if left is None else min(_SLICE, left))
+                self._cv.wait(0.25 if left is None else min(0.25, left))
 
-    def hits(self, timeout: float | None = None, count: int | None = None,
-             max_rate: float | None = None) -> Iterator[WatchHit]:
-        """Log-and-continue hits until ``timeout`` seconds or ``count`` hits.
-
-        Each hit stops the writing thread for milliseconds: above ``max_rate`` hits per second
-        (None: DEFAULT_MAX_RATE; 0: no guard) every watchpoint is deleted and HotField raised.
-        """
-        limit = DEFAULT_MAX_RATE if max_rate is None else float(max_rate)
+    def hits(self, timeout: float | None = None, count: int | None = None) -> Iterator[WatchHit]:
+        """Hits until ``timeout`` seconds or ``count`` hits (raises like next_hit)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        recent: deque[float] = deque()
         n = 0
         while count is None or n < count:
             left = None if deadline is None else deadline - time.monotonic()
@@ -634,22 +837,35 @@ class GdbSession:
             if hit is None:
                 return
             n += 1
-            now = time.monotonic()
-            recent.append(now)
-            while recent and recent[0] < now - 1.0:
-                recent.popleft()
-            if limit and len(recent) > limit:
-                paused = sum(self._pauses[-len(recent):])
-                for wp in list(self._watch.values()):
-                    with contextlib.suppress(SourceError):
-                        self.unwatch(wp)
-                raise HotField(f"disarmed {hit.spec.label}: hot field, more than {limit:,.0f} hits in the last "
-                               f"second stopped the engine's thread for {paused * 1e3:,.0f} ms; raise --max-rate "
-                               f"to watch it anyway, or use the perf backend (no stop)")
             yield hit
 
+    def interrupt(self) -> list[int]:
+        """Stop every thread (SIGSTOP through gdb, never seen by the engine) until resume().
+
+        Returns the LWPs stopped. The caller asked for this pause; resume() ends and measures it.
+        """
+        with self._lock:
+            if not self.attached:
+                raise ToolFailed("not attached")
+            t0 = time.monotonic()
+            self._request("-exec-interrupt --all")
+            wanted = set(self._threads)
+            self._held.update(wanted)  # from now on the reader leaves them stopped
+            deadline = time.monotonic() + self.timeout
+            while wanted - self._stopped:
+                if self._exit_code is not None:
+                    raise NoSuchProcess(self.pid, "it exited while watched")
+                if time.monotonic() > deadline:
+                    self._continue_all()
+                    raise ToolFailed(f"gdb did not stop every thread of {self.pid} within {self.timeout:g} s")
+                self._pump(_SLICE)
+                wanted &= set(self._threads)  # a thread may exit meanwhile
+            self._stops = deque(x for x in self._stops if x[1].get("reason") in _HIT_REASONS)
+            self._held_since = t0
+            return sorted(lwp for t, lwp in self._threads.items() if t in wanted and lwp is not None)
+
     def resume(self) -> float | None:
-        """Resume the threads a stop-on-hit left stopped; returns that pause (s) if known."""
+        """Resume the threads a stop-on-hit or interrupt() left stopped; returns that pause (s) if any."""
         with self._lock:
             held = sorted(self._held)
             if not held:
@@ -661,13 +877,12 @@ class GdbSession:
 
     def _hit(self, t_stop: float, p: dict, resume: bool) -> WatchHit:
         wpt = p.get("wpt") or p.get("hw-awpt") or p.get("hw-rwpt") or {}
-        wp = self._watch.get(int(wpt.get("number", 0)))
+        wp = self._watch[int(wpt.get("number", 0))]
         tid = p.get("thread-id", "")
-        spec = wp.spec if wp else None
+        spec = wp.spec
         new = None
-        if spec is not None:
-            with contextlib.suppress(SourceError):
-                new = read_memory(self.pid, spec.address, spec.length)  # the thread is stopped at the write
+        with contextlib.suppress(SourceError):
+            new = read_memory(self.pid, spec.address, spec.length)  # the thread is stopped at the write
         cmds = [f"-stack-list-frames --thread {tid} 0 {self.backtrace_depth - 1}"]
         if self._threads.get(tid) is None:
             cmds.append(f"-thread-info {tid}")
@@ -693,22 +908,28 @@ class GdbSession:
                 m = _LWP_RE.search(t.get("target-id", ""))
                 self._threads[t.get("id")] = int(m.group(1)) if m else None
         frames = (results[0].payload or {}).get("stack", []) if results[0] is not None else []
-        location, backtrace = self._frames(p.get("frame") or {}, frames)
         value = p.get("value") or {}
-        old = None
-        if wp is not None:
-            # gdb's own old value is exact (it keeps the value it last saw); ours is a fallback
-            old = _value_bytes(value.get("old"), wp.spec.length) or self._last.get(wp.number)
-            if new is not None:
-                self._last[wp.number] = new
+        # gdb's own old value is exact (it keeps the value it last saw); ours is a fallback
+        old = _value_bytes(value.get("old"), spec.length) or self._last.get(wp.number)
+        if new is not None:
+            self._last[wp.number] = new
+        # Symbolised later, by the consumer (next_hit): addr2line/objdump must never delay the
+        # handling of the next stop, which would keep a thread of the engine stopped meanwhile.
         return WatchHit(
             time=time.time() - (time.monotonic() - t_stop),
-            spec=spec or WatchSpec(1, 1, "write", f"gdb watchpoint {wpt.get('number')}"),
+            spec=spec,
             tid=self._threads.get(tid), old=old, new=new, new_read_after=False,
-            location=location, backtrace=backtrace, pause_s=pause, backend="gdb",
+            location=None, backtrace=(), pause_s=pause, backend="gdb",
             extra={"gdb_thread": tid, "gdb_old": value.get("old"), "gdb_new": value.get("new", value.get("value")),
-                   "stopped": not resume},
+                   "stopped": not resume, "gdb_frames": [p.get("frame") or {}] + frames},
         )  # fmt: skip
+
+    def _symbolised(self, hit: WatchHit) -> WatchHit:
+        frames = hit.extra.pop("gdb_frames", None)
+        if frames is None:
+            return hit
+        location, backtrace = self._frames(frames[0], frames[1:])
+        return dataclasses.replace(hit, location=location, backtrace=backtrace)
 
     def _frames(self, top: dict, stack: list[dict]) -> tuple[Frame | None, tuple[Frame, ...]]:
         addrs: list[int] = []

@@ -28,7 +28,6 @@ import mmap
 import os
 import select
 import struct
-import sys
 import threading
 import time
 from collections import deque

@@ -267,9 +267,9 @@ class LiveSampler:
         had_engine, self._engine = self._engine is not None, None  # its addresses were the old image's
         self.force_full = True  # every mapping changed
         if self.want_engine:
-            for attempt in range(3):
+            for _attempt in range(3):
                 try:
-                    self._engine = _EngineReader(self.pid)
+                    self._engine = _EngineReader(self.pid, self.allocator_specs)
                     return note + ": reading its engine stats"
                 except TargetGone:
                     raise

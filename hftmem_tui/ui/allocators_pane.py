@@ -5,13 +5,13 @@ Counters the engine's type lacks are None in the view and show as "—".
 
 from __future__ import annotations
 
-from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
 from hftmem_tui.model.allocators import ArenaView, PoolView, RingView
 from hftmem_tui.model.history import History
 from hftmem_tui.sources.sampler import LiveSample
+from hftmem_tui.ui.textupdate import set_text
 
 DASH = "—"
 
@@ -74,8 +74,6 @@ class AllocatorGauges(Static):
             lines.append_text(bar)
             lines.append("  " + now + "\n")
             lines.append(" " * (name_w + 7) + counters + "\n", style="dim")
-        grid = Table.grid()
-        grid.add_row(lines)
         e = sample.engine
         if e is not None:
             alarms = [(label, value) for label, value in (
@@ -89,7 +87,8 @@ class AllocatorGauges(Static):
                     line.append(f"{label} {value:,}  ", style="bold red")
             else:
                 line.append("no rejects, double frees, drops or leaks", style="green")
-            grid.add_row(Text(""))
-            grid.add_row(line)
-            grid.add_row(Text(f"{e.msgs_per_sec:,} msgs/s  ring {e.ring_ns_per_msg} ns/msg", style="dim"))
-        self.update(grid)
+            lines.append("\n")
+            lines.append_text(line)
+            lines.append("\n")
+            lines.append(f"{e.msgs_per_sec:,} msgs/s  ring {e.ring_ns_per_msg} ns/msg", style="dim")
+        set_text(self, lines)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.css.query import NoMatches
@@ -121,6 +121,7 @@ class HftmemApp(App):
         self._audit_busy = False
         self._old_handlers: dict[int, object] = {}
         self._shown_seq: dict[str, int] = {}
+        self._notes_seen: set[str] = set()
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -143,7 +144,7 @@ class HftmemApp(App):
                         yield MemoryPanel(self.info.pid, id="memory-view")
                     else:  # the recorded pid may be another process by now: never read it
                         yield Static("memory: needs a live process (this is a recording; "
-                                     f"use `hftmem attach PID` or `hftmem dump PID ADDR` on a running one)",
+                                     "use `hftmem attach PID` or `hftmem dump PID ADDR` on a running one)",
                                      id="memory-view")
                 with TabPane("7 Audit", id="audit"):
                     yield AuditPanel(id="audit-view")
@@ -223,9 +224,15 @@ class HftmemApp(App):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._update_pane(event.pane.id or "")
         target = FOCUS.get(event.pane.id or "")
-        if target:
-            for widget in event.pane.query(target):
-                widget.focus()
+        if not target or event.pane.id != self.active_pane:
+            return  # a stale activation: the user has moved on
+        focused = self.focused
+        if focused is not None and (focused is event.pane or event.pane in focused.ancestors):
+            return
+        for widget in event.pane.query(target):
+            # Synchronously: Widget.focus() is deferred, and a deferred focus inside another
+            # pane would switch the tabs back to it (TabPane.Focused), then the other way again.
+            self.screen.set_focus(widget)
         if event.pane.id == "audit" and self.feed.live and not self.audit_runs:
             self.action_audit_now()
 
@@ -257,6 +264,9 @@ class HftmemApp(App):
                 return
             except SourceError as e:
                 self.post_message(SampleFailed(str(e)))
+            except Exception as e:  # noqa: BLE001 - a bug must show on screen, not kill the thread silently
+                self.post_message(SampleFailed(f"sampler stopped: {type(e).__name__}: {e}"))
+                return
             else:
                 self.post_message(SampleReady(sample))
             deadline += self.refresh_s
@@ -270,23 +280,33 @@ class HftmemApp(App):
         self._audit_history.append(HistorySample(sample.time, sample.status.vm_rss_kb, sample.stat.majflt))
         self.cost_line.add_sample(sample)
         del self._audit_history[:-600]
-        if self.screen is not self.screen_stack[0]:
-            return  # help or another modal is up: the data is kept, the next sample draws it
-        self.query_one(TargetHeader).show_sample(sample)
+        stack = self.screen_stack
+        headers = stack[-1].query(TargetHeader) if len(stack) == 1 else ()
+        if not headers:
+            return  # help or another modal is up (or the app is closing): the data is kept, the next sample draws it
+        headers.first().show_sample(sample)
         if self.screen.has_class("too-small"):
             return
         self._update_pane(self.active_pane)
         if self.active_pane == "memory" and self.feed.live:
             self.query_one(MemoryPanel).refresh_memory()
         for note in sample.notes:
-            self.notify(note, severity="warning", timeout=5)
+            if note not in self._notes_seen:  # a failing read repeats its note every sample: say it once
+                self._notes_seen.add(note)
+                self.notify(note, severity="warning", timeout=5)
 
     def on_sample_ready(self, message: SampleReady) -> None:
-        if self.target_gone is None and not self._hooks_ran and self.screen_stack:
-            try:
-                self.apply_sample(message.sample)
-            except NoMatches:  # a sample that arrived while the app tears its widgets down
-                pass
+        if self.target_gone is not None or self._hooks_ran:
+            return
+        try:
+            if not self.screen.query(TargetHeader):  # a modal (help) is on top: it has no header
+                self.screen_stack[0].query_one(TargetHeader)
+        except (ScreenStackError, NoMatches):  # shutting down: the screens are gone
+            return
+        try:
+            self.apply_sample(message.sample)
+        except NoMatches:  # the widgets went away between the check and the drawing (teardown)
+            return
 
     def on_sample_failed(self, message: SampleFailed) -> None:
         self.notify(message.error, title="sample failed", severity="warning", timeout=5)

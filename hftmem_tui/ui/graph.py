@@ -19,6 +19,19 @@ BLOCKS = " ▁▂▃▄▅▆▇█"
 SPARK = "▁▂▃▄▅▆▇█"
 # Braille dot bits, bottom row first: (left column, right column).
 _BRAILLE_ROWS = ((0x40, 0x80), (0x04, 0x20), (0x02, 0x10), (0x01, 0x08))
+
+
+def _braille_cell(left: int, right: int) -> str:
+    bits = 0
+    for k in range(left):
+        bits |= _BRAILLE_ROWS[k][0]
+    for k in range(right):
+        bits |= _BRAILLE_ROWS[k][1]
+    return chr(0x2800 + bits) if bits else " "
+
+
+# [left fill 0..4][right fill 0..4] -> the cell, bottom-up filled: one lookup per cell when drawing.
+_BRAILLE = tuple(tuple(_braille_cell(a, b) for b in range(5)) for a in range(5))
 GRAPH_STYLES = ("braille", "block")
 
 
@@ -137,15 +150,8 @@ class HistoryGraph(Widget):
         for r in range(plot_h):  # r = 0 is the top row
             base = (plot_h - 1 - r) * dots_per_row  # dots below this row
             if self.graph_style == "braille":
-                chars = []
-                for c in range(plot_w):
-                    bits = 0
-                    for side in (0, 1):
-                        fill = levels[2 * c + side] - base
-                        for k in range(min(4, max(0, fill))):
-                            bits |= _BRAILLE_ROWS[k][side]
-                    chars.append(chr(0x2800 + bits) if bits else " ")
-                body = "".join(chars)
+                fills = [min(4, max(0, lv - base)) for lv in levels]
+                body = "".join([_BRAILLE[fills[i]][fills[i + 1]] for i in range(0, 2 * plot_w, 2)])
             else:
                 body = "".join(BLOCKS[min(8, max(0, lv - base))] for lv in levels)
             label = ""

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from hftmem_tui.sources.sampler import LiveSample, TargetInfo
+from hftmem_tui.ui.textupdate import set_text
 
 OBSERVING = "observing — engine never paused"
 
@@ -70,4 +71,4 @@ class TargetHeader(Static):
         if self.scenarios:
             t.append("  scenarios: ")
             t.append(",".join(self.scenarios), style="bold yellow")
-        self.update(t)
+        set_text(self, t)

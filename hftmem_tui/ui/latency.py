@@ -13,16 +13,8 @@ from textual.widgets import Static
 from hftmem_tui.model.history import History
 from hftmem_tui.sources.sampler import LiveSample
 from hftmem_tui.ui.graph import HistoryGraph
-
-
-def fmt_ns(ns: float) -> str:
-    if ns >= 1e9:
-        return f"{ns / 1e9:.2f} s"
-    if ns >= 1e6:
-        return f"{ns / 1e6:.1f} ms"
-    if ns >= 1e3:
-        return f"{ns / 1e3:.1f} us"
-    return f"{ns:.0f} ns"
+from hftmem_tui.ui.textupdate import set_text
+from hftmem_tui.ui.units import fmt_ns
 
 
 class LatencyHistory(Vertical):
@@ -55,7 +47,7 @@ class LatencyHistory(Vertical):
         minute = mx.window(60)
         worst = max((v for _, v in minute), default=0)
         e = sample.engine
-        summary.update(Text.assemble(
+        set_text(summary, Text.assemble(
             ("loop gap, last second: ", "bold"), ("max ", ""), (fmt_ns(last_max[1]) if last_max else "—", "bold red"),
             ("  p99.9 ", ""), (fmt_ns(last_p[1]) if last_p else "—", "bold yellow"),
             f"  worst max, last minute {fmt_ns(worst)}  loops/s {e.last_iterations:,}"))

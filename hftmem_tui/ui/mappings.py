@@ -19,6 +19,7 @@ from hftmem_tui.model.audit import fmt_kb
 from hftmem_tui.model.history import History, MappingGrowth, mapping_key
 from hftmem_tui.sources.procfs import Mapping
 from hftmem_tui.sources.sampler import LiveSample
+from hftmem_tui.ui.textupdate import set_text
 
 # (key, label, width): pmap -x's columns first, then ours.
 COLUMNS = (("address", "Address", 12), ("kbytes", "Kbytes", 9), ("rss", "RSS", 9), ("dirty", "Dirty", 9),
@@ -81,7 +82,7 @@ class MappingTable(Vertical):
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter by name (Enter to apply, Esc to clear)", id="mappings-filter")
         yield Static("waiting for the first full smaps read", id="mappings-summary")
-        table: DataTable = DataTable(id="mappings-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable = DataTable(id="mappings-table", cursor_type="row", zebra_stripes=False)
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         yield table
@@ -142,7 +143,7 @@ class MappingTable(Vertical):
         when = time.strftime("%H:%M:%S", time.localtime(history.mappings_time or 0))
         filt = f"  filter '{self.filter_text}': {len(visible)} shown" if self.filter_text else ""
         arrow = "↓" if self.sort_reverse else "↑"
-        self.query_one("#mappings-summary", Static).update(Text.assemble(
+        set_text(self.query_one("#mappings-summary", Static), Text.assemble(
             (f"{len(self._mappings)} mappings", "bold"), f"  total {fmt_kb(total)}  RSS {fmt_kb(rss)}  dirty {fmt_kb(dirty)}",
             ("  ", ""), (f"{grew} growing", GROWING_STYLE if grew else "dim"),
             f"  sort {self.sort_column}{arrow}{filt}  read {when}"))

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import time
 
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
 from hftmem_tui.model.audit import fmt_kb
-from hftmem_tui.model.history import History
+from hftmem_tui.model.deltas import summarize_by_kind
+from hftmem_tui.model.history import History, mapping_key
 from hftmem_tui.sources.sampler import LiveSample
 from hftmem_tui.ui.graph import HistoryGraph
+from hftmem_tui.ui.textupdate import set_text
+from hftmem_tui.ui.units import fmt_rate
 
 VERDICT_STYLE = {"growing": "bold white on red", "shrinking": "bold cyan", "flat": "bold green",
                  "insufficient data": "dim"}
@@ -21,20 +23,6 @@ VERDICT_STYLE = {"growing": "bold white on red", "shrinking": "bold cyan", "flat
 
 def fmt_bytes(b: float) -> str:
     return fmt_kb(b / 1024)
-
-
-def fmt_rate(v: float | None) -> str:
-    if v is None:
-        return "—"
-    if v >= 1e9:
-        return f"{v / 1e9:.1f}G"
-    if v >= 1e6:
-        return f"{v / 1e6:.1f}M"
-    if v >= 1e4:
-        return f"{v / 1e3:.0f}k"
-    if v >= 100:
-        return f"{v:.0f}"
-    return f"{v:.1f}"
 
 
 def leak_text(history: History) -> Text:
@@ -54,6 +42,23 @@ def leak_text(history: History) -> Text:
     return t
 
 
+def kinds_text(history: History, top: int = 5) -> Text:
+    """RSS per kind of mapping (heap, anon, file, stack...) and the mappings that grew most since attach."""
+    t = Text("RSS by kind: ", style="bold")
+    t.append("  ".join(f"{k.kind} {fmt_kb(k.rss_kb)} ({k.count})" for k in summarize_by_kind(history.mappings).values()))
+    grown = sorted(((g.since_attach_kb, key) for key, g in history.growth.items() if g.since_attach_kb > 0), reverse=True)
+    t.append("\ngrew since attach: ", style="bold")
+    if not grown:
+        t.append("nothing", style="dim")
+    by_key = {mapping_key(m): m for m in history.mappings}
+    for kb, key in grown[:top]:
+        m = by_key.get(key)
+        name = (m.path if m is not None and m.path.startswith("[") else m.name if m is not None else key[1]) or "[ anon ]"
+        t.append(f"{name} ", style="bold yellow")
+        t.append(f"+{fmt_kb(kb)}  ")
+    return t
+
+
 class OverviewPane(Vertical):
     """RSS, peak, swap, threads, CPU, fault rates; an RSS graph with a time axis; the leak verdict."""
 
@@ -61,6 +66,8 @@ class OverviewPane(Vertical):
         super().__init__(id=id)
         self.graph_style = graph_style
         self.refresh_s = refresh_s
+        self._rollup: tuple[str, str] | None = None
+        self._kinds_time: float | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("waiting for the first sample", id="overview-stats")
@@ -68,6 +75,7 @@ class OverviewPane(Vertical):
         yield HistoryGraph(style=self.graph_style, step=self.refresh_s, fmt=fmt_bytes, id="rss-graph")
         yield Static("", id="leak-verdict")
         yield Static("", id="overview-cost")
+        yield Static("", id="overview-kinds")
 
     def set_graph_style(self, style: str) -> None:
         self.graph_style = style
@@ -78,31 +86,39 @@ class OverviewPane(Vertical):
         minflt = history.minflt.last()
         majflt = history.majflt.last()
         swap_kb = st.vm_swap_kb
-        grid = Table.grid(padding=(0, 2))
-        for _ in range(4):
-            grid.add_column()
-        grid.add_row(Text("RSS", style="bold"), Text(fmt_kb(st.vm_rss_kb), style="bold green"),
-                     Text("peak RSS", style="bold"), fmt_kb(history.peak_rss_kb))
-        grid.add_row(Text("swap", style="bold"), Text(fmt_kb(swap_kb), style="bold red" if swap_kb else ""),
-                     Text("threads", style="bold"), str(st.threads or sample.process.num_threads))
-        grid.add_row(Text("CPU", style="bold"), f"{sample.process.cpu_percent:.1f}% of a core",
-                     Text("locked", style="bold"), fmt_kb(st.vm_lck_kb))
-        grid.add_row(Text("minor faults", style="bold"), f"{fmt_rate(minflt[1] if minflt else None)}/s",
-                     Text("major faults", style="bold"),
-                     Text(f"{fmt_rate(majflt[1] if majflt else None)}/s",
-                          style="bold red" if majflt and majflt[1] > 0 else ""))
-        if sample.rollup is not None or history.last is not None:
-            r = sample.rollup
-            if r is not None:
-                grid.add_row(Text("PSS", style="bold"), fmt_kb(r.pss_kb), Text("anon huge", style="bold"),
-                             fmt_kb(r.anon_huge_kb))
-        self.query_one("#overview-stats", Static).update(grid)
+        rows: list[tuple[str, Text | str, str, Text | str]] = [
+            ("RSS", Text(fmt_kb(st.vm_rss_kb), style="bold green"), "peak RSS", fmt_kb(history.peak_rss_kb)),
+            ("swap", Text(fmt_kb(swap_kb), style="bold red" if swap_kb else ""),
+             "threads", str(st.threads or sample.process.num_threads)),
+            ("CPU", f"{sample.process.cpu_percent:.1f}% of a core", "locked", fmt_kb(st.vm_lck_kb)),
+            ("minor faults", f"{fmt_rate(minflt[1] if minflt else None)}/s", "major faults",
+             Text(f"{fmt_rate(majflt[1] if majflt else None)}/s", style="bold red" if majflt and majflt[1] > 0 else "")),
+        ]
+        r = sample.rollup
+        if r is not None:
+            self._rollup = (fmt_kb(r.pss_kb), fmt_kb(r.anon_huge_kb))
+        if self._rollup is not None:  # smaps_rollup may skip a sample (its duty cycle): keep the last
+            rows.append(("PSS", self._rollup[0], "anon huge", self._rollup[1]))
+        stats = Text()
+        for i, (k1, v1, k2, v2) in enumerate(rows):
+            if i:
+                stats.append("\n")
+            stats.append(f"{k1:<14}", style="bold")
+            v1 = v1 if isinstance(v1, Text) else Text(v1)
+            stats.append_text(v1)
+            stats.append(" " * max(2, 20 - len(v1.plain)))
+            stats.append(f"{k2:<14}", style="bold")
+            stats.append_text(v2 if isinstance(v2, Text) else Text(v2))
+        set_text(self.query_one("#overview-stats", Static), stats)
         span = len(history.rss)
-        self.query_one("#rss-title", Static).update(
+        set_text(self.query_one("#rss-title", Static),
             Text.assemble(("RSS history", "bold"), f"  ({span} samples, one every {self.refresh_s:g}s)"))
         self.query_one(HistoryGraph).set_points(history.rss.window(self.size.width * 2 * self.refresh_s + 1))
-        self.query_one("#leak-verdict", Static).update(leak_text(history))
+        set_text(self.query_one("#leak-verdict", Static), leak_text(history))
+        if history.mappings_time is not None and history.mappings_time != self._kinds_time:
+            self._kinds_time = history.mappings_time  # full smaps read: every few samples only
+            set_text(self.query_one("#overview-kinds", Static), kinds_text(history))
         cost = sample.cost_ms
         parts = "  ".join(f"{k} {v:.1f}" for k, v in cost.items())
-        self.query_one("#overview-cost", Static).update(
+        set_text(self.query_one("#overview-cost", Static),
             Text(f"hftmem's own read cost this sample: {sum(cost.values()):.1f} ms ({parts})", style="dim"))

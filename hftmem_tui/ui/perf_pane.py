@@ -5,7 +5,6 @@ Hardware events the machine refuses (no PMU in a VM, paranoid settings) say so i
 
 from __future__ import annotations
 
-from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
@@ -13,7 +12,8 @@ from hftmem_tui.model.history import History
 from hftmem_tui.sources.perf import DEFAULT_EVENTS
 from hftmem_tui.sources.sampler import LiveSample
 from hftmem_tui.ui.graph import sparkline
-from hftmem_tui.ui.overview import fmt_rate
+from hftmem_tui.ui.textupdate import set_text
+from hftmem_tui.ui.units import fmt_rate
 
 NOT_SUPPORTED = "not supported here"
 UNITS = {"task-clock": "task-clock ms"}  # perf counts task-clock in ms: 1000 per second = one busy core
@@ -30,28 +30,26 @@ class PerfCounters(Static):
         if not history.perf and not history.perf_unsupported:
             self.update(Text(self.note or "no perf interval yet (perf stat reports once per refresh)", style="dim"))
             return
-        spark_w = max(8, self.size.width - 48)
-        table = Table(box=None, padding=(0, 1), expand=False, show_edge=False)
-        table.add_column("event", style="bold", no_wrap=True)
-        table.add_column("per second", justify="right", no_wrap=True)
-        table.add_column("min", justify="right", no_wrap=True, style="dim")
-        table.add_column("max", justify="right", no_wrap=True, style="dim")
-        table.add_column("history", no_wrap=True)
+        spark_w = max(8, self.size.width - 50)
+        out = Text()
+        out.append(f"{'event':<18}{'per second':>11}{'min':>8}{'max':>8}  history", style="bold")
         events = list(DEFAULT_EVENTS) + sorted(set(history.perf) - set(DEFAULT_EVENTS))
         for event in events:
+            label = UNITS.get(event, event)
             if event in history.perf_unsupported:
-                table.add_row(event, Text(NOT_SUPPORTED, style="dim italic"), "", "", "")
+                out.append(f"\n{label:<18}", style="bold")
+                out.append(NOT_SUPPORTED, style="dim italic")
                 continue
             series = history.perf.get(event)
             if series is None or not len(series):
                 continue
             values = series.values()[-spark_w:]
-            now = values[-1]
-            table.add_row(UNITS.get(event, event), fmt_rate(now), fmt_rate(min(values)), fmt_rate(max(values)),
-                          Text(sparkline(values, spark_w), style="cyan"))
+            out.append(f"\n{label:<18}", style="bold")
+            out.append(f"{fmt_rate(values[-1]):>11}")
+            out.append(f"{fmt_rate(min(values)):>8}{fmt_rate(max(values)):>8}", style="dim")
+            out.append("  ")
+            out.append(sparkline(values, spark_w), style="cyan")
         p = sample.perf
         foot = f"last interval: {p.span_s:.1f} s of counting" if p is not None else "no new interval this refresh"
-        grid = Table.grid()
-        grid.add_row(table)
-        grid.add_row(Text(foot, style="dim"))
-        self.update(grid)
+        out.append("\n" + foot, style="dim")
+        set_text(self, out)

@@ -60,6 +60,42 @@ async def capture(out: Path, size: tuple[int, int] = SIZE) -> list[Path]:
     return written
 
 
+def recorded_tour_app(progress_path: Path, recording: str | Path = RECORDING):
+    """`hftmem demo`'s TourApp on the recording (an engine with the leak on), sampler thread off.
+
+    ``progress_path``: where the tour saves its progress (a temporary file: never the user's).
+    """
+    from hftmem_tui.demo.app import TourApp
+    from hftmem_tui.sources.recording import RecordedFeed
+
+    feed = RecordedFeed(str(recording))
+    return TourApp(feed, engine_pid=feed.pid, start="leak", progress_path=progress_path,
+                   refresh_s=feed.interval_s, sampling=False)
+
+
+def replay_tour(app) -> None:
+    """Mark the leak chapter's bug on in the panel only (a recording cannot be switched), then replay:
+    "observed" comes from the chapter's own predicate over the recorded samples."""
+    app.tour.state.switch_on()
+    replay_all(app)
+
+
+async def capture_tour(out: Path, size: tuple[int, int] = SIZE) -> Path:
+    """screenshots/tour.svg: the tour panel beside the overview, leak chapter observed."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="hftmem-shots-") as tmp:
+        app = recorded_tour_app(Path(tmp) / "tour.json")
+        app.animation_level = "none"
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            replay_tour(app)
+            for _ in range(3):
+                await pilot.pause(0.1)
+            app.save_screenshot(filename="tour.svg", path=str(out))
+    return out / "tour.svg"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hftmem_tui.ui.screenshots", description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "screenshots"), help="directory for the SVG files")
@@ -75,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for path in asyncio.run(capture(out, (cols, rows))):
         print(path)
+    print(asyncio.run(capture_tour(out, (cols, rows))))
     return 0
 
 

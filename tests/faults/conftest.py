@@ -65,7 +65,7 @@ def gone(pid: int) -> bool:
 def wait_for(cond, timeout: float = 10.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not cond():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what() if callable(what) else what}"
         time.sleep(0.05)
 
 

@@ -122,3 +122,89 @@ def test_hostile_dump_and_watch_targets_never_write_or_trace(live_engine, text):
     assert after == before, text
     assert mon.tracers == {0} and not mon.states & {"t", "T"}, str(mon)
     assert_running_untraced(pid)
+
+
+# ---------------------------------------------------------------- the expression guard (gdb input)
+
+EXPR_TEMPLATES = HOSTILE_TEMPLATES + (
+    "print {f}", "p/x {f}", "x/8xb &{f}", "output {f}", "ptype {f}", "whatis {f}", "info registers",
+    "p {f} = 5", "p {f}=0", "p $_siginfo", "p $rax = 1", "p (*(long*)&{f}) = 1", "p ((void(*)())0)()",
+    "p abort()", "p malloc(16)", "p \"AAAA\"", "p sizeof({f})", "p {f} == 1", "p {f} <= 2", "p {f} >>= 1",
+    "call abort()", "jump *0", "signal SIGKILL", "return", "kill", "shell id", "!id", "| p 1 | sh",
+    "python import os", "pi 1", "source /etc/passwd", "compile code {f}=0", "set var {f}=3",
+    "set {f}=3", "set $x = 1", "thread apply all p {f}=0", "thread apply all bt", "frame function main",
+    "restore /etc/passwd binary 0", "gcore", "detach", "p {f}\np {f}=1", "p {f}; p {f}=1", "dprintf main,\"x\"",
+    "p/x {f}[0]@4", "p -{f}", "p !{f}", "p ~{f}", "p {f}--", "p --{f}", "p {f} ? 1 : 2", "p 'a'", "p '\\''",
+)
+
+gdb_texts = st.one_of(
+    st.text(max_size=60),
+    st.text(alphabet="pxrint/ hftmem_engine_stats.[]0x123=+-*&$()<>!~?:,;'\"\\\n|", max_size=40),
+    st.builds(lambda t, f: t.format(f=f, pid=1), st.sampled_from(EXPR_TEMPLATES), st.sampled_from(CONSTANT_FIELDS)),
+)
+
+_WRITES = re.compile(r"(?<![=!<>])=(?!=)|\+\+|--|[-+*/%&|^]=|<<=|>>=")
+
+
+@settings(max_examples=500, deadline=None)
+@given(gdb_texts)
+def test_expression_guard_refuses_writes_calls_and_escapes(text):
+    """Accepted text never assigns, calls, or leaves gdb's read-only commands; refusals are typed, one line."""
+    from hftmem_tui.sources.exprguard import check_command, check_expression
+
+    for check in (check_expression, check_command):
+        try:
+            ok = check(text)
+        except SourceError as e:
+            assert "\n" not in str(e), str(e)
+            continue
+        args = ok
+        if check is check_command:  # the command word must be a read-only one; its argument is checked below
+            m = re.match(r"\s*([!|]|[A-Za-z][\w-]*)(.*)", ok, re.S)
+            assert m and m.group(1) in READ_ONLY, (text, ok)
+            if m.group(1) not in EXPRESSION_COMMANDS:
+                continue  # info/show/echo/bt...: gdb reads their argument as words, never evaluates it
+            args = re.sub(r"^/\w*", "", m.group(2).strip())  # print/x: the format is not an expression
+        bare = re.sub(r"'(?:[^'\\]|\\.)*'?", "", args)  # character literals neither write nor call
+        assert not _WRITES.search(bare), (check.__name__, text)
+        assert '"' not in bare and ";" not in bare, (check.__name__, text)
+        assert not re.search(r"\b(?!sizeof\b|alignof\b|_Alignof\b|typeof\b|__typeof__\b|__typeof\b|decltype\b|TYPEOF\b)"
+                             r"[$A-Za-z_][$\w]*\s*\(", bare), (check.__name__, text)
+
+
+EXPRESSION_COMMANDS = {"print", "p", "inspect", "output", "x", "ptype", "whatis"}
+READ_ONLY = {"print", "p", "inspect", "output", "x", "ptype", "whatis", "info", "i", "backtrace", "bt", "where",
+             "frame", "f", "up", "down", "list", "l", "disassemble", "thread", "echo", "pwd", "show"}
+
+
+@pytest.fixture(scope="module")
+def attached_session(live_engine):
+    """A read-only GdbSession attached (ptrace) to the disposable fuzz engine; detached at the end."""
+    from hftmem_tui.sources.gdbsession import GdbSession
+
+    session = GdbSession(live_engine, guardian=True)
+    session.attach()
+    yield session
+    session.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(gdb_texts)
+def test_hostile_expressions_through_attached_gdb_never_write(live_engine, attached_session, text):
+    """The real path: what a user types goes to GdbSession.evaluate/console on the attached engine.
+    Refused or evaluated, the engine's never-changing fields are byte for byte the same."""
+    pid = live_engine
+    with SymbolTable.for_pid(pid) as table:
+        before = _constant_bytes(pid, table)
+        for call in (attached_session.evaluate, attached_session.console):
+            try:
+                call(text)
+            except SourceError:
+                pass
+        after = _constant_bytes(pid, table)
+    assert after == before, text
+
+
+def test_zz_fuzzed_engine_ends_running_and_untraced(live_engine, attached_session):
+    attached_session.close()
+    assert_running_untraced(live_engine)

@@ -88,6 +88,7 @@ def test_unknown_chapter_is_one_line(demo_env):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "unknown chapter" in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_engine_dies_with_the_demo(demo_env, sig):
     env, _ = demo_env

@@ -124,3 +124,24 @@ def test_sigterm_restores_the_terminal_and_leaves_the_engine(engine, tmux):
     assert f"EXITED {128 + signal.SIGTERM}" in screen
     assert "RSS history" not in screen  # the alternate screen is gone: the shell's screen is back
     assert_untraced(pid)
+
+
+@pytest.mark.slow
+def test_ctrl_c_quits_and_sighup_ends_it(engine, tmux):
+    """ctrl+c quits like q; closing the terminal (tmux server gone: SIGHUP) ends hftmem too."""
+    pid = engine()
+    t = tmux(attach_command(pid))
+    t.wait_for(f"pid {pid}", "RSS", timeout=20)
+    t.keys("C-c")
+    t.wait_for("EXITED 0", timeout=10)
+    assert_untraced(pid)
+
+    t2 = tmux(attach_command(pid))
+    t2.wait_for(f"pid {pid}", "RSS", timeout=20)
+    hftmem = t2.hftmem_pid()
+    t2.kill()  # the terminal goes away: the kernel sends SIGHUP to the foreground process group
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{hftmem}") and not proc_status(hftmem)["State"].startswith("Z"):
+        assert time.monotonic() < deadline, "hftmem survived the loss of its terminal"
+        time.sleep(0.1)
+    assert_untraced(pid)

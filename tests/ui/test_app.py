@@ -232,3 +232,30 @@ async def test_a_process_that_is_not_the_engine(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+async def test_switching_panes_does_not_ping_pong_focus(monkeypatch):
+    """7, 6, 7: the audit pane stays on screen with its table focused, and focus then stays put
+    (a deferred focus in the memory pane once flipped the tabs back and forth, ever faster)."""
+    from textual.screen import Screen
+
+    from hftmem_tui.ui.screenshots import recorded_app, replay_all
+
+    calls = []
+    original = Screen.set_focus
+
+    def counting(self, widget, *args, **kwargs):
+        calls.append(widget)
+        return original(self, widget, *args, **kwargs)
+
+    monkeypatch.setattr(Screen, "set_focus", counting)
+    app = recorded_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        replay_all(app)
+        for key in "767":
+            await pilot.press(key)
+            await pilot.pause(0.3)
+        calls.clear()
+        await pilot.pause(1.0)
+        assert calls == []
+        assert app.active_pane == "audit" and app.focused is not None and app.focused.id == "audit-table"

@@ -10,11 +10,11 @@ from textual.app import App, ComposeResult
 from textual.widgets import OptionList, Static
 from textual.worker import get_current_worker
 
-from hftmem_tui.demo.chapters import CHAPTERS, chapter_names
-from hftmem_tui.demo.chapters import TourSample
+from hftmem_tui.demo.chapters import CHAPTERS, TourSample, chapter_names
 from hftmem_tui.sources.engine import EngineControl
 from hftmem_tui.sources.sampler import LiveSampler
 from hftmem_tui.ui.tour import ChapterList, TourPanel
+from tests.ui.test_demo_app import wait_for
 
 
 class TourHost(App):
@@ -57,13 +57,6 @@ class TourHost(App):
 
 def status(panel: TourPanel) -> str:
     return str(panel.query_one("#tour-status", Static).render())
-
-
-async def wait_for(pilot, cond, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.1)
 
 
 @pytest.mark.slow

@@ -1,0 +1,176 @@
+"""`hftmem demo`: the whole tour driven by keys on the real engine, and the command in a real terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, TabbedContent
+
+from hftmem_tui.demo.app import TourApp
+from hftmem_tui.demo.chapters import CHAPTERS, chapter_names, find_chapter
+from hftmem_tui.demo.progress import TourProgress
+from hftmem_tui.sources.engine import EngineControl
+from hftmem_tui.sources.sampler import LiveSampler
+from hftmem_tui.ui.tour import TourPanel
+from tests.conftest import ROOT, proc_status
+
+
+async def wait_for(pilot, cond, timeout: float, why=lambda: "") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"condition not met in {timeout} s {why()}"
+        await pilot.pause(0.1)
+
+
+def make_app(pid: int, progress: Path, start: str | None = None) -> TourApp:
+    sampler = LiveSampler(pid, interval_s=0.25, smaps_every=2, perf=False)
+    return TourApp(sampler, engine_pid=pid, start=start, progress_path=progress, refresh_s=0.25)
+
+
+@pytest.mark.slow
+def test_whole_tour_on_the_real_engine(engine, tmp_path):
+    """Every chapter: b turns the bug on, the live data marks it observed, f turns it off, n moves on."""
+    pid = engine()
+    control = EngineControl(pid)
+    progress = tmp_path / "tour.json"
+
+    async def run() -> None:
+        app = make_app(pid, progress)
+        async with app.run_test(size=(120, 36)) as pilot:
+            panel = app.tour
+            await wait_for(pilot, lambda: panel.state.last is not None, 15)
+            for i, chapter in enumerate(CHAPTERS):
+                assert panel.state.chapter is chapter
+                assert app.query_one(TabbedContent).active == chapter.pane  # focus moved to the chapter's pane
+                await pilot.press("b")
+                await wait_for(pilot, lambda: panel.state.observed_now, chapter.timeout_s + 3,
+                               lambda: f"{chapter.name}: {panel.state.observation} after {len(panel.state.samples)} samples")
+                assert chapter.scenario in control.status().scenarios
+                if chapter.name == "leak":
+                    assert app.query_one("#leak-verdict").has_class("tour-highlight")
+                if chapter.name == "fragmentation":  # the [heap] row is the table's cursor row
+                    table = app.pane_widget("mappings").query_one(DataTable)
+                    await wait_for(pilot, lambda: str(table.coordinate_to_cell_key(table.cursor_coordinate)
+                                                      .row_key.value).endswith(":[heap]"), 5)
+                await pilot.press("f")
+                await wait_for(pilot, lambda: chapter.scenario not in control.status().scenarios, 3)
+                if i + 1 < len(CHAPTERS):
+                    await pilot.press("n")
+            await wait_for(pilot, lambda: set(TourProgress.load(progress).observed) == set(chapter_names()), 3)
+            assert TourProgress.load(progress).current == CHAPTERS[-1].name
+        assert control.status().scenarios == frozenset()
+        assert proc_status(pid)["TracerPid"] == "0"
+
+    asyncio.run(run())
+
+
+@pytest.mark.slow
+def test_watch_key_catches_the_write_with_its_backtrace(engine, tmp_path):
+    """w arms a zero-stop perf watchpoint on the chapter's target and shows the hit's call chain."""
+    pid = engine()
+
+    async def run() -> None:
+        app = make_app(pid, tmp_path / "tour.json", start="double-free")
+        async with app.run_test(size=(120, 36)) as pilot:
+            panel = app.tour
+            await wait_for(pilot, lambda: panel.state.last is not None, 15)
+            await pilot.press("b", "w")
+            await wait_for(pilot, lambda: app.watch_results, 10)
+            text = "\n".join(app.watch_results[0])
+            assert "hftmem_order_pool.double_frees_" in text and "ObjectPool<Order" in text, text
+            assert "on_tick" in text
+            await pilot.press("f")
+        assert proc_status(pid)["TracerPid"] == "0" and not proc_status(pid)["State"].startswith("T")
+
+    asyncio.run(run())
+
+
+def test_resumes_at_the_saved_chapter(engine, tmp_path):
+    pid = engine()
+    progress = tmp_path / "tour.json"
+    TourProgress("overflow", {"leak": "seen"}).save(progress)
+
+    async def run() -> None:
+        app = make_app(pid, progress)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert app.tour.state.chapter.name == "overflow"
+            assert app.query_one(TabbedContent).active == find_chapter("overflow").pane
+            await pilot.press("c")
+            await pilot.pause()
+            assert type(app.screen).__name__ == "ChapterList"
+
+    asyncio.run(run())
+
+
+# --------------------------------------------------------------------------- a real terminal
+
+
+def _engine_children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            cmd = (d / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"hftmem-engine" in cmd:
+            out.append(int(d.name))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+def test_hftmem_demo_in_tmux_steps_two_chapters_and_quits(engine_binary, tmp_path):
+    sock = f"hftmem-demo-test-{os.getpid()}"
+    tmux = ["tmux", "-L", sock]
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
+    cmd = (f"cd {shlex.quote(str(ROOT))} && HFTMEM_ENGINE={shlex.quote(str(engine_binary))} "
+           f"XDG_STATE_HOME={shlex.quote(str(tmp_path))} {shlex.quote(str(Path(os.sys.executable)))} "
+           f"-m hftmem_tui.cli demo; echo EXIT=$?; sleep 30")
+
+    def screen() -> str:
+        return subprocess.run([*tmux, "capture-pane", "-p", "-t", "demo"], capture_output=True, text=True,
+                              env=env).stdout
+
+    def wait_screen(text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while text not in (s := screen()):
+            assert time.monotonic() < deadline, f"{text!r} not on screen:\n{s}"
+            time.sleep(0.1)
+        return s
+
+    subprocess.run([*tmux, "new-session", "-d", "-s", "demo", "-x", "120", "-y", "36", cmd], check=True, env=env)
+    try:
+        t0 = time.monotonic()
+        wait_screen(CHAPTERS[0].title, 10)
+        opened = time.monotonic() - t0
+        shell = int(subprocess.run([*tmux, "display", "-p", "-t", "demo", "#{pane_pid}"], capture_output=True,
+                                   text=True, env=env).stdout)
+        hftmem = next(int(p) for p in Path(f"/proc/{shell}/task/{shell}/children").read_text().split())
+        engines = _engine_children(hftmem)
+        assert len(engines) == 1, "hftmem demo runs exactly one engine"
+        wait_screen("RSS", 5)  # the live panes are drawn too
+        subprocess.run([*tmux, "send-keys", "-t", "demo", "n"], check=True, env=env)
+        wait_screen(CHAPTERS[1].title, 5)
+        subprocess.run([*tmux, "send-keys", "-t", "demo", "n"], check=True, env=env)
+        wait_screen(CHAPTERS[2].title, 5)
+        subprocess.run([*tmux, "send-keys", "-t", "demo", "q"], check=True, env=env)
+        assert "EXIT=0" in wait_screen("EXIT=", 10)
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{engines[0]}").exists() and "Z" not in proc_status(engines[0]).get("State", "Z")[:1]:
+            assert time.monotonic() < deadline, "the demo engine outlived hftmem demo"
+            time.sleep(0.05)
+        assert TourProgress.load(tmp_path / "hftmem" / "tour.json").current == CHAPTERS[2].name
+        print(f"tour on screen {opened:.1f} s after start")
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True, env=env)

@@ -153,3 +153,22 @@ async def test_exit_with_an_armed_gdb_watch_detaches(engine):
     time.sleep(0.2)
     st = proc_status(pid)
     assert st["State"][0] in "RS" and int(st["TracerPid"]) == 0
+
+
+async def test_hot_field_guard_disarms_and_says_why(engine):
+    """A max rate below the field's write rate: the perf watchpoint is disarmed with the reason shown."""
+    pid = engine()
+    app = make_app(pid)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("8")
+        pane = app.query_one(WatchPane)
+        app.query_one("#watch-max-rate", Input).value = "50"  # ticks is written ~1,000 times a second
+        wid = pane.arm(PERF_FIELD)
+        assert wid is not None and "hot-field guard at 50 hits/s" in text_of(app.query_one("#watch-mode", Static))
+        notice = app.query_one("#watch-notice", Static)
+        await wait_for(pilot, lambda: "hot field" in text_of(notice), timeout=20)
+        assert "above the limit of 50 hits/s" in text_of(notice)
+        assert wid not in pane.watches and app.query_one("#watch-table", DataTable).row_count == 0
+        assert "debug registers 0/4" in text_of(app.query_one("#watch-mode", Static))
+        await pilot.press("q")
+    assert tracer(pid) == 0

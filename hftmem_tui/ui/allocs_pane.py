@@ -10,7 +10,6 @@ AllocProbes guardian covers a SIGKILL).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -24,8 +23,8 @@ from textual.widgets import DataTable, Static
 from hftmem_tui.model.allocalarm import AllocReport, build_report, cpu_fractions, suggest_hot, window
 from hftmem_tui.model.observecost import ArmedEvents
 from hftmem_tui.sources.errors import SourceError
-from hftmem_tui.sources.uprobes import ALLOC_FUNCTIONS, AllocProbes, Offender, cost_per_call, find_tracefs
-from hftmem_tui.sources.uprobes import thread_cpu_ticks
+from hftmem_tui.sources.uprobes import (ALLOC_FUNCTIONS, AllocProbes, Offender, cost_per_call, find_tracefs,
+                                       thread_cpu_ticks)
 
 COUNT_EVERY_S = 1.0
 

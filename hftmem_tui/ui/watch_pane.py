@@ -441,15 +441,10 @@ class WatchPane(Vertical):
                     continue
                 try:
                     hit = session.next_hit(0.1)
-                except (NoSuchProcess, ZombieProcess) as e:
+                except SourceError as e:  # the target exited, or gdb failed: every gdb watchpoint is gone
+                    why = "stopped" if isinstance(e, (NoSuchProcess, ZombieProcess)) else "gdb failed"
                     for wid in list(wps):
-                        self.post_message(self.Disarmed(wid, f"stopped: {e}"))
-                    wps.clear()
-                    detach()
-                    continue
-                except SourceError as e:
-                    for wid in list(wps):
-                        self.post_message(self.Disarmed(wid, f"gdb failed: {e}"))
+                        self.post_message(self.Disarmed(wid, f"{why}: {e}"))
                     wps.clear()
                     detach()
                     continue

@@ -265,8 +265,8 @@ class WatchPane(Vertical):
         w = self.watches.get(wid)
         if w is None or w.state in ("disarming", "disarmed"):
             return
-        if w.backend == "gdb" and w.state == "armed":
-            w.state = "disarming"
+        if w.backend == "gdb" and w.state in ("armed", "attaching", "arming"):
+            w.state = "disarming"  # queued behind its arm request: the gdb thread disarms it (and maybe detaches)
             self._gdb_q.put(("disarm", wid, None))
         elif w.backend == "perf" and w.handle is not None:
             w.state = "disarming"
@@ -428,11 +428,12 @@ class WatchPane(Vertical):
                             self.post_message(self.Disarmed(wid, f"not armed: {e}"))
                             if not wps:
                                 detach()
-                    elif kind == "disarm" and wid in wps:
-                        wp = wps.pop(wid)
+                    elif kind == "disarm":
+                        wp = wps.pop(wid, None)
                         rates.pop(wid, None)
-                        with contextlib.suppress(SourceError):
-                            session.unwatch(wp)
+                        if wp is not None:
+                            with contextlib.suppress(SourceError):
+                                session.unwatch(wp)
                         self.post_message(self.Disarmed(wid, arg))
                         if not wps:
                             detach()
@@ -524,9 +525,7 @@ class WatchPane(Vertical):
         if w is None:
             return
         w.armed_at = time.monotonic()
-        if w.state == "disarming":  # disarmed while arming: finish the disarm now that a handle exists
-            w.state = "armed"
-            self.disarm(m.wid)
+        if w.state == "disarming":  # gdb: disarmed while arming; its disarm request is queued behind
             return
         w.state = "armed"
         w.events, w.cost_per_hit_s = m.events, m.cost_per_hit_s

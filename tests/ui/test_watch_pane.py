@@ -172,3 +172,24 @@ async def test_hot_field_guard_disarms_and_says_why(engine):
         assert "debug registers 0/4" in text_of(app.query_one("#watch-mode", Static))
         await pilot.press("q")
     assert tracer(pid) == 0
+
+
+@pytest.mark.slow
+async def test_disarm_while_gdb_attaches_still_detaches(engine):
+    """d right after the confirm (gdb still attaching): the watchpoint goes, gdb detaches, TracerPid 0."""
+    pid = engine()
+    app = make_app(pid)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("8")
+        pane = app.query_one(WatchPane)
+        wid = pane.arm(SLOW_FIELD, via="gdb")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmAttach), timeout=20)
+        await pilot.press("y")
+        assert pane.watches[wid].state == "attaching"
+        pane.disarm(wid)
+        await wait_for(pilot, lambda: not pane.watches and "gdb detached" in text_of(
+            app.query_one("#watch-mode", Static)), timeout=30)
+        assert "observing — engine never paused" in header(app)
+        assert tracer(pid) == 0
+        await pilot.press("q")
+    assert tracer(pid) == 0

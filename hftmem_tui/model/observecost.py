@@ -44,14 +44,13 @@ class CostLine:
         cpu = "?" if self.cpu_fraction is None else f"{self.cpu_fraction * 100:.1f}%"
         reads = "?" if self.read_ms_per_s is None else f"{self.read_ms_per_s:.1f} ms/s"
         walks = "" if not self.rollup_ms_per_s else f" (smaps {self.rollup_ms_per_s:.1f})"
-        text = f"hftmem's cost: CPU {cpu} of a core · /proc reads {reads}{walks}"
+        text = f"hftmem's own cost: CPU {cpu} of a core · /proc reads {reads}{walks}"
         if not self.armed:
             return text + " · no perf events on the engine"
-        parts = []
-        for a in self.armed:
-            cost = "" if a.engine_fraction is None else f", engine {a.engine_fraction * 100:.2f}%"
-            parts.append(f"{a.what} {a.rate_hz:,.1f}/s{cost}")
-        return text + f" · {self.events} perf events: " + "; ".join(parts)
+        known = [a.engine_fraction for a in self.armed if a.engine_fraction is not None]
+        cost = f", engine +{sum(known) * 100:.2f}% of a core" if known else ""
+        what = ", ".join(a.what for a in self.armed)
+        return text + f" · {self.events} perf events ({what}): {self.hit_rate_hz:,.1f} hits/s{cost}"
 
 
 class ObserveCost:

@@ -10,7 +10,6 @@ AllocProbes guardian covers a SIGKILL).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -24,8 +23,8 @@ from textual.widgets import DataTable, Static
 from hftmem_tui.model.allocalarm import AllocReport, build_report, cpu_fractions, suggest_hot, window
 from hftmem_tui.model.observecost import ArmedEvents
 from hftmem_tui.sources.errors import SourceError
-from hftmem_tui.sources.uprobes import ALLOC_FUNCTIONS, AllocProbes, Offender, cost_per_call, find_tracefs
-from hftmem_tui.sources.uprobes import thread_cpu_ticks
+from hftmem_tui.sources.uprobes import (ALLOC_FUNCTIONS, AllocProbes, Offender, cost_per_call, find_tracefs,
+                                       thread_cpu_ticks)
 
 COUNT_EVERY_S = 1.0
 
@@ -71,7 +70,9 @@ class AllocsPane(Vertical):
         self.pid = pid
         self.live = live
         self.cost_s: float | None = None
-        self.unavailable: str | None = None if live else "unavailable in a recording"
+        self.unavailable: str | None = None if live else (
+            "unavailable in a recording (uprobes need a live process: `hftmem attach PID`, or `hftmem allocs PID` "
+            "headless)")
         self.checked = False
         self.running = False
         self.hot: set[int] = set()

@@ -305,7 +305,10 @@ class HftmemApp(App):
                 self.screen_stack[0].query_one(TargetHeader)
         except (ScreenStackError, NoMatches):  # shutting down: the screens are gone
             return
-        self.apply_sample(message.sample)
+        try:
+            self.apply_sample(message.sample)
+        except NoMatches:  # the widgets went away between the check and the drawing (teardown)
+            return
 
     def on_sample_failed(self, message: SampleFailed) -> None:
         self.notify(message.error, title="sample failed", severity="warning", timeout=5)

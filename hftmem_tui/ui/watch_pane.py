@@ -54,12 +54,25 @@ def _where(hit: WatchHit) -> str:
     f = hit.location
     if f is None:
         return "??"
-    name = f.function or f"{f.address:#x}"
+    name = _short(f.function) if f.function else f"{f.address:#x}"
     if f.function and f.offset is not None:
         name += f"+{f.offset:#x}"
     if f.file:
         name += f" {os.path.basename(f.file)}:{f.line}" if f.line else f" {os.path.basename(f.file)}"
     return name
+
+
+def _short(function: str) -> str:
+    """``engine::run_producer(engine::Config const&)`` -> ``engine::run_producer`` (the log is narrow)."""
+    depth, out = 0, []
+    for ch in function:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out) or function
 
 
 @dataclass
@@ -208,7 +221,7 @@ class WatchPane(Vertical):
                            ("hits", "hits"), ("rate", "hits/s"), ("cost", "engine cost"), ("state", "state")):
             t.add_column(label, key=key)
         h = self.query_one("#watch-hits", DataTable)
-        for key, label in (("time", "time"), ("tid", "thread"), ("target", "target"), ("value", "old -> new"),
+        for key, label in (("time", "time"), ("tid", "thread"), ("target", "target"), ("value", "old -> new (perf: read after the write)"),
                            ("where", "location"), ("pause", "engine paused")):
             h.add_column(label, key=key)
         try:
@@ -252,8 +265,8 @@ class WatchPane(Vertical):
         w = self.watches.get(wid)
         if w is None or w.state in ("disarming", "disarmed"):
             return
-        if w.backend == "gdb" and w.state == "armed":
-            w.state = "disarming"
+        if w.backend == "gdb" and w.state in ("armed", "attaching", "arming"):
+            w.state = "disarming"  # queued behind its arm request: the gdb thread disarms it (and maybe detaches)
             self._gdb_q.put(("disarm", wid, None))
         elif w.backend == "perf" and w.handle is not None:
             w.state = "disarming"
@@ -276,7 +289,7 @@ class WatchPane(Vertical):
                 continue
             rate = w.rate(now)
             c = w.cost_per_hit()
-            out.append(ArmedEvents(f"{w.backend} watch {w.spec.label}", w.events if w.backend == "perf" else 0,
+            out.append(ArmedEvents(f"{w.backend} watch", w.events if w.backend == "perf" else 0,
                                    rate, None if c is None else rate * c))
         return tuple(out)
 
@@ -415,11 +428,12 @@ class WatchPane(Vertical):
                             self.post_message(self.Disarmed(wid, f"not armed: {e}"))
                             if not wps:
                                 detach()
-                    elif kind == "disarm" and wid in wps:
-                        wp = wps.pop(wid)
+                    elif kind == "disarm":
+                        wp = wps.pop(wid, None)
                         rates.pop(wid, None)
-                        with contextlib.suppress(SourceError):
-                            session.unwatch(wp)
+                        if wp is not None:
+                            with contextlib.suppress(SourceError):
+                                session.unwatch(wp)
                         self.post_message(self.Disarmed(wid, arg))
                         if not wps:
                             detach()
@@ -428,15 +442,10 @@ class WatchPane(Vertical):
                     continue
                 try:
                     hit = session.next_hit(0.1)
-                except (NoSuchProcess, ZombieProcess) as e:
+                except SourceError as e:  # the target exited, or gdb failed: every gdb watchpoint is gone
+                    why = "stopped" if isinstance(e, (NoSuchProcess, ZombieProcess)) else "gdb failed"
                     for wid in list(wps):
-                        self.post_message(self.Disarmed(wid, f"stopped: {e}"))
-                    wps.clear()
-                    detach()
-                    continue
-                except SourceError as e:
-                    for wid in list(wps):
-                        self.post_message(self.Disarmed(wid, f"gdb failed: {e}"))
+                        self.post_message(self.Disarmed(wid, f"{why}: {e}"))
                     wps.clear()
                     detach()
                     continue
@@ -516,9 +525,7 @@ class WatchPane(Vertical):
         if w is None:
             return
         w.armed_at = time.monotonic()
-        if w.state == "disarming":  # disarmed while arming: finish the disarm now that a handle exists
-            w.state = "armed"
-            self.disarm(m.wid)
+        if w.state == "disarming":  # gdb: disarmed while arming; its disarm request is queued behind
             return
         w.state = "armed"
         w.events, w.cost_per_hit_s = m.events, m.cost_per_hit_s
@@ -553,7 +560,7 @@ class WatchPane(Vertical):
         self.hit_log[key] = (w, hit)
         value = f"{_value(hit.old, hit.spec)} -> {_value(hit.new, hit.spec)}"
         if hit.new_read_after:
-            value += " (read after the write)"
+            value += " (read after)"
         when = time.strftime("%H:%M:%S", time.localtime(hit.time)) + f".{int(hit.time * 1e6) % 1000000:06d}"
         pause = _ms(hit.pause_s) if hit.pause_s is not None else "never (perf)"
         table.add_row(when, str(hit.tid), w.spec.label, value, _where(hit), pause, key=key)
@@ -642,7 +649,7 @@ class WatchPane(Vertical):
         if str(w.wid) not in {k.value for k in t.rows}:
             return
         for key, value in zip(("n", "target", "backend", "access", "hits", "rate", "cost", "state"), self._cells(w)):
-            t.update_cell(str(w.wid), key, value)
+            t.update_cell(str(w.wid), key, value, update_width=True)
 
     def _remove(self, wid: int, reason: str) -> None:
         w = self.watches.pop(wid, None)

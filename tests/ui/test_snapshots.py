@@ -46,7 +46,7 @@ def show(pane: str):
 
 
 class TestPanes:
-    @pytest.mark.parametrize("pane", ["overview", "mappings", "perf", "allocators", "latency", "audit"])
+    @pytest.mark.parametrize("pane", ["overview", "mappings", "perf", "allocators", "latency", "audit", "watch", "allocs"])
     def test_pane(self, snap_compare, pane):
         """Each pane after the whole leak recording."""
         assert snap_compare(recorded_app(), terminal_size=SIZE, run_before=show(pane))

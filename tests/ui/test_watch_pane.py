@@ -57,7 +57,8 @@ async def test_perf_watch_logs_hits_and_never_traces(engine):
         await wait_for(pilot, enough, timeout=30)
         assert set(tracers) == {0}
         row = hits.get_row_at(0)
-        assert "read after the write" in str(row[3]) and " -> " in str(row[3])
+        assert str(row[3]).endswith("(read after)") and " -> " in str(row[3])
+        assert "read after the write" in str(hits.columns["value"].label)
         assert re.search(r"run_producer.*\+0x[0-9a-f]+ engine\.(h|cpp):\d+", str(row[4]))  # function+offset file:line
         assert str(row[5]).startswith("never")
         table = app.query_one("#watch-table", DataTable)
@@ -67,7 +68,7 @@ async def test_perf_watch_logs_hits_and_never_traces(engine):
         assert "debug registers 1/4" in text_of(app.query_one("#watch-mode", Static))
         assert "observing — engine never paused" in header(app)
         await pilot.pause(1.2)
-        assert "perf watch" in text_of(app.query_one(InspectorCost))
+        assert "perf watch" in text_of(app.query_one(InspectorCost)) and "hits/s" in text_of(app.query_one(InspectorCost))
         await wait_for(pilot, lambda: "#" in text_of(app.query_one("#watch-backtrace", Static)))
         # disarm with d on the armed table
         table.focus()
@@ -152,3 +153,43 @@ async def test_exit_with_an_armed_gdb_watch_detaches(engine):
     time.sleep(0.2)
     st = proc_status(pid)
     assert st["State"][0] in "RS" and int(st["TracerPid"]) == 0
+
+
+async def test_hot_field_guard_disarms_and_says_why(engine):
+    """A max rate below the field's write rate: the perf watchpoint is disarmed with the reason shown."""
+    pid = engine()
+    app = make_app(pid)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("8")
+        pane = app.query_one(WatchPane)
+        app.query_one("#watch-max-rate", Input).value = "50"  # ticks is written ~1,000 times a second
+        wid = pane.arm(PERF_FIELD)
+        assert wid is not None and "hot-field guard at 50 hits/s" in text_of(app.query_one("#watch-mode", Static))
+        notice = app.query_one("#watch-notice", Static)
+        await wait_for(pilot, lambda: "hot field" in text_of(notice), timeout=20)
+        assert "above the limit of 50 hits/s" in text_of(notice)
+        assert wid not in pane.watches and app.query_one("#watch-table", DataTable).row_count == 0
+        assert "debug registers 0/4" in text_of(app.query_one("#watch-mode", Static))
+        await pilot.press("q")
+    assert tracer(pid) == 0
+
+
+@pytest.mark.slow
+async def test_disarm_while_gdb_attaches_still_detaches(engine):
+    """d right after the confirm (gdb still attaching): the watchpoint goes, gdb detaches, TracerPid 0."""
+    pid = engine()
+    app = make_app(pid)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("8")
+        pane = app.query_one(WatchPane)
+        wid = pane.arm(SLOW_FIELD, via="gdb")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmAttach), timeout=20)
+        await pilot.press("y")
+        assert pane.watches[wid].state == "attaching"
+        pane.disarm(wid)
+        await wait_for(pilot, lambda: not pane.watches and "gdb detached" in text_of(
+            app.query_one("#watch-mode", Static)), timeout=30)
+        assert "observing — engine never paused" in header(app)
+        assert tracer(pid) == 0
+        await pilot.press("q")
+    assert tracer(pid) == 0

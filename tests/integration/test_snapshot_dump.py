@@ -98,7 +98,7 @@ def test_the_stall_check_catches_a_real_gdb_attach(engine):
         subprocess.run(["gdb", "-batch", "-nx", "-p", str(pid), "-ex", "x/8xb &hftmem_engine_stats"],
                        capture_output=True, timeout=60)
     assert mon.disturbed and mon.tracers - {0} and mon.states & {"t", "T"}, str(mon)
-    assert mon.stopped_ms >= 100, str(mon)
+    assert mon.stopped_ms >= 100 and mon.worst_window_ms >= 50, str(mon)  # the stop alone fails the bound
     assert proc_status(pid)["TracerPid"] == "0"  # gdb detached on exit
 
 

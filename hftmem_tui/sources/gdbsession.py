@@ -8,12 +8,13 @@ Rules this module keeps (DESIGN.md, "the one rule"):
 
 * Check before attaching and say why it would fail: another tracer (TracerPid), Yama
   ptrace_scope, another user's process, gdb missing, no debug info.
-* NON-STOP mode, always. Measured on the 2-vCPU dev VM with the demo engine
-  (benchmarks/bench_gdbwatch.py): all-stop stops every thread on every hit and, worse, gdb's
-  all-stop ``-exec-interrupt`` sends SIGINT to the target's process group, which a
+* NON-STOP mode with ``-target-attach PID &``, always. Measured with the engine's own loop gaps
+  (benchmarks/bench_gdbwatch.py, BENCHMARKS.md; 2 vCPUs under load): attach pause 375 ms median
+  this way, 525 ms all-stop, 578 ms non-stop waiting for every stop then continuing. And all-stop
+  is unsafe here: its ``-exec-interrupt`` sends SIGINT to the target's process group, which a
   ``sigwait``-ing engine takes as "quit" (it killed the demo engine in our trial). In non-stop
-  mode gdb interrupts one thread with SIGSTOP (never seen by the engine), a watchpoint hit stops
-  only the writing thread, and each thread is resumed as soon as gdb reports it attached.
+  mode gdb interrupts one thread with SIGSTOP (never seen by the engine), a hit stops only the
+  thread that touched the field, and ``attach&`` lets gdb resume each thread itself.
 * Hardware watchpoints only: ``can-use-hw-watchpoints 1``, the spec checked against x86 limits
   before (watch.py), a fifth one refused (check_budget), and anything gdb would turn into a
   software watchpoint deleted and refused.
@@ -334,6 +335,8 @@ class GdbSession:
         self.stop_on_hit = False  # True: a hit leaves the writing thread stopped until resume()
         self.max_rate = DEFAULT_MAX_RATE if max_rate is None else float(max_rate)
         self._queue: deque[WatchHit] = deque()
+        self._handled = 0  # hits the reader handled (queued)
+        self._disarm_after: int | None = None  # hits(count=): delete the watchpoints at this many
         self._cv = threading.Condition()
         self._recent: deque[float] = deque()
         self._disarmed: str | None = None
@@ -770,8 +773,14 @@ class GdbSession:
                 hit = self._hit(t_stop, p, resume=not self.stop_on_hit)
                 with self._cv:
                     self._queue.append(hit)
+                    self._handled += 1
                     self._cv.notify_all()
                 self._guard(hit)
+                if self._disarm_after is not None and self._handled >= self._disarm_after:
+                    self._disarm_after = None
+                    for wp in list(self._watch.values()):  # the caller's count is reached: stop costing
+                        with contextlib.suppress(SourceError):
+                            self.unwatch(wp)
             elif self._exit_code is None and tid and tid in self._stopped and tid not in self._held:
                 self._continue(tid)  # any other stop is not the user's business: never leave a thread stopped
         if self._exit_code is not None:
@@ -826,8 +835,12 @@ class GdbSession:
                 self._cv.wait(0.25 if left is None else min(0.25, left))
 
     def hits(self, timeout: float | None = None, count: int | None = None) -> Iterator[WatchHit]:
-        """Hits until ``timeout`` seconds or ``count`` hits (raises like next_hit)."""
+        """Hits until ``timeout`` seconds or ``count`` hits (raises like next_hit). With ``count``,
+        the reader deletes the watchpoints the moment the count is reached (no stop after that)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        if count is not None:
+            with self._cv:
+                self._disarm_after = self._handled - len(self._queue) + count
         n = 0
         while count is None or n < count:
             left = None if deadline is None else deadline - time.monotonic()

@@ -9,6 +9,7 @@ seconds (it reads smaps_rollup and numa_maps: page-table walks, not for every ti
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -49,6 +50,7 @@ PANES = (("overview", "Overview"), ("mappings", "Mappings"), ("perf", "Perf"), (
          ("latency", "Latency"), ("memory", "Memory"), ("audit", "Audit"), ("watch", "Watch"), ("allocs", "Allocs"))
 MIN_SIZE = (60, 16)  # below this the panes cannot say anything useful: a notice instead
 AUDIT_EVERY_S = 5.0
+EXIT_GRACE_S = 5.0  # after SIGTERM/SIGHUP, how long a clean shutdown may take before a hard exit
 # The widget that takes the keys when a pane is shown (its bindings then show in the footer).
 FOCUS = {"mappings": "#mappings-table", "memory": "#hex-body", "audit": "#audit-table", "watch": "#watch-table",
          "allocs": "#allocs-table"}
@@ -417,12 +419,26 @@ class HftmemApp(App):
 
         def handler(signum, frame) -> None:  # runs in the main thread between bytecodes: defer to the loop
             loop.call_soon_threadsafe(self.exit, None, 128 + signum)
+            self._arm_exit_watchdog(128 + signum)
 
         for sig in (signal.SIGTERM, signal.SIGHUP):
             try:
                 self._old_handlers[sig] = signal.signal(sig, handler)
             except (ValueError, OSError):
                 pass
+
+    def _arm_exit_watchdog(self, code: int) -> None:
+        """After SIGTERM/SIGHUP the terminal may be gone and a thread may never finish writing to
+        it: if the process has not ended EXIT_GRACE_S later, run the hooks (a no-op if they ran)
+        and end it. The target has been left alone by then: the hooks are what detach."""
+
+        def expire() -> None:
+            self.run_exit_hooks()
+            os._exit(code)
+
+        timer = threading.Timer(EXIT_GRACE_S, expire)
+        timer.daemon = True
+        timer.start()
 
     def _restore_signal_handlers(self) -> None:
         for sig, old in self._old_handlers.items():

@@ -142,6 +142,8 @@ def test_ctrl_c_quits_and_sighup_ends_it(engine, tmux):
     t2.kill()  # the terminal goes away: the kernel sends SIGHUP to the foreground process group
     deadline = time.monotonic() + 10
     while os.path.exists(f"/proc/{hftmem}") and not proc_status(hftmem)["State"].startswith("Z"):
-        assert time.monotonic() < deadline, "hftmem survived the loss of its terminal"
+        if time.monotonic() > deadline:
+            os.kill(hftmem, signal.SIGKILL)  # do not leave it behind
+            raise AssertionError("hftmem survived the loss of its terminal")
         time.sleep(0.1)
     assert_untraced(pid)

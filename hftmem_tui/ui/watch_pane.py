@@ -39,6 +39,7 @@ from hftmem_tui.sources.perfwatch import HotField, PerfWatch, _value, check_perf
 from hftmem_tui.sources.watch import (ACCESS_KINDS, DEBUG_REGISTERS, WatchHit, WatchSpec, check_budget, parse_target,
                                      resolve_target)
 from hftmem_tui.ui.header import OBSERVING
+from hftmem_tui.watchcmd import choose_backend
 
 MAX_LOG = 200  # hits kept in the log table
 RATE_WINDOW_S = 5.0
@@ -250,16 +251,16 @@ class WatchPane(Vertical):
             text = check_expression(target_text)  # before anything reaches a symbol lookup or a debugger
             parse_target(text)
             check_budget(self.registers_used())
-            max_rate = self._max_rate(via)
+            backend, note = choose_backend(self.pid, via or self.via)  # perf unless gdb asked or perf refused
+            max_rate = self._max_rate(backend)
         except (SourceError, ValueError) as e:
             self._notice(f"refused: {e}", error=True)
             return None
-        backend = via or self.via or ("perf" if self.perf_ok else "gdb")
         wid = self._next_id
         self._next_id += 1
         self.watches[wid] = ArmedWatch(wid, WatchSpec(1, 1, access, text), backend, max_rate, state="resolving")
         self._add_row(self.watches[wid])
-        self._notice(f"resolving {text}…")
+        self._notice(f"resolving {text}…" + (f" ({note})" if note else ""))
         threading.Thread(target=self._resolve, args=(wid, text, access, backend), daemon=True,
                          name=f"watch-resolve-{wid}").start()
         return wid
@@ -597,8 +598,7 @@ class WatchPane(Vertical):
         if error:
             self.app.notify(text, title="watch", severity="warning", timeout=6)
 
-    def _max_rate(self, via: str | None) -> float:
-        backend = via or self.via or ("perf" if self.perf_ok else "gdb")
+    def _max_rate(self, backend: str) -> float:
         try:
             text = self.query_one("#watch-max-rate", Input).value.strip()
         except Exception:  # noqa: BLE001 - not composed (recording)

@@ -44,7 +44,7 @@ class CostLine:
         cpu = "?" if self.cpu_fraction is None else f"{self.cpu_fraction * 100:.1f}%"
         reads = "?" if self.read_ms_per_s is None else f"{self.read_ms_per_s:.1f} ms/s"
         walks = "" if not self.rollup_ms_per_s else f" (smaps {self.rollup_ms_per_s:.1f})"
-        text = f"hftmem's own cost: CPU {cpu} of a core · /proc reads {reads}{walks}"
+        text = f"hftmem's own cost: CPU {cpu} of a core · reads {reads}{walks}"
         if not self.armed:
             return text + " · no perf events on the engine"
         known = [a.engine_fraction for a in self.armed if a.engine_fraction is not None]

@@ -23,6 +23,7 @@ class InspectorCost(Static):
         super().__init__("", id=id)
         self.cost = ObserveCost()
         self.line = self.cost.line()
+        self.perf_stat_events = 0  # counters of the Perf pane's `perf stat` (counting only: no interrupts)
 
     def on_mount(self) -> None:
         self.cost.add_cpu(time.monotonic(), time.process_time())
@@ -30,9 +31,13 @@ class InspectorCost(Static):
 
     def add_sample(self, sample) -> None:
         self.cost.add_sample(time.monotonic(), sample.cost_ms)
+        if sample.perf is not None:
+            self.perf_stat_events = len(sample.perf.values)
 
     def armed(self) -> tuple[ArmedEvents, ...]:
         out: list[ArmedEvents] = []
+        if self.perf_stat_events:
+            out.append(ArmedEvents("perf stat counters", self.perf_stat_events, 0.0, None))
         for pane_id in ("#watch-view", "#allocs-view"):
             try:
                 pane = self.app.query_one(pane_id)
@@ -45,4 +50,4 @@ class InspectorCost(Static):
     def redraw(self) -> None:
         self.cost.add_cpu(time.monotonic(), time.process_time())
         self.line = self.cost.line(self.armed())
-        self.update(Text(str(self.line), style="dim" if not self.line.armed else "yellow"))
+        self.update(Text(str(self.line), style="yellow" if self.line.hit_rate_hz > 0 else "dim"))

@@ -39,11 +39,14 @@ from hftmem_tui.sources.perfwatch import HotField, PerfWatch, _value, check_perf
 from hftmem_tui.sources.watch import (ACCESS_KINDS, DEBUG_REGISTERS, WatchHit, WatchSpec, check_budget, parse_target,
                                      resolve_target)
 from hftmem_tui.ui.header import OBSERVING
+from hftmem_tui.watchcmd import choose_backend
 
-MAX_LOG = 500  # hits kept in the log table
+MAX_LOG = 200  # hits kept in the log table
 RATE_WINDOW_S = 5.0
-BATCH_S = 0.1
-LOG_PER_BATCH = 5  # rows added to the log per batch: at 1,000 hits/s the log shows the latest, the count all
+BATCH_S = 0.25
+LOG_PER_FLUSH = 6  # rows added to the log per flush (FLUSH_S)
+FLUSH_S = 1.0
+LOG_PER_BATCH = 3  # rows added to the log per batch (<= 12/s): at 1,000 hits/s the log shows the latest, the count all
 
 
 def _ms(seconds: float | None) -> str:
@@ -92,6 +95,7 @@ class ArmedWatch:
     events: int = 0  # perf events open for it
     armed_at: float | None = None  # monotonic
     kernel_rate: float | None = None  # perf: hits/s from the kernel's count
+    shown: tuple = ()  # the cells last drawn
 
     def rate(self, now: float) -> float:
         if self.kernel_rate is not None:
@@ -187,6 +191,7 @@ class WatchPane(Vertical):
         self.gdb_text = ""
         self._next_id = 1
         self._hits_seen = 0
+        self._pending: list[tuple[ArmedWatch, WatchHit]] = []
         self._gdb_q: queue.Queue = queue.Queue()
         self._gdb_thread: threading.Thread | None = None
         self._perf_threads: list[threading.Thread] = []
@@ -229,7 +234,7 @@ class WatchPane(Vertical):
         except AccessDenied as e:
             self.perf_ok, self.perf_why = None, str(e)
         self.app.add_exit_hook(self.shutdown)
-        self.set_interval(1.0, self._refresh_rates)
+        self.set_interval(FLUSH_S, self._refresh_rates)
         self._show_mode()
 
     # ------------------------------------------------------------------ public API (the tour calls arm)
@@ -246,16 +251,16 @@ class WatchPane(Vertical):
             text = check_expression(target_text)  # before anything reaches a symbol lookup or a debugger
             parse_target(text)
             check_budget(self.registers_used())
-            max_rate = self._max_rate(via)
+            backend, note = choose_backend(self.pid, via or self.via)  # perf unless gdb asked or perf refused
+            max_rate = self._max_rate(backend)
         except (SourceError, ValueError) as e:
             self._notice(f"refused: {e}", error=True)
             return None
-        backend = via or self.via or ("perf" if self.perf_ok else "gdb")
         wid = self._next_id
         self._next_id += 1
         self.watches[wid] = ArmedWatch(wid, WatchSpec(1, 1, access, text), backend, max_rate, state="resolving")
         self._add_row(self.watches[wid])
-        self._notice(f"resolving {text}…")
+        self._notice(f"resolving {text}…" + (f" ({note})" if note else ""))
         threading.Thread(target=self._resolve, args=(wid, text, access, backend), daemon=True,
                          name=f"watch-resolve-{wid}").start()
         return wid
@@ -542,17 +547,25 @@ class WatchPane(Vertical):
         w.kernel_rate = m.rate_hz
         w.arrivals.extend([now] * len(m.hits))
         w.pauses.extend(h.pause_s for h in m.hits if h.pause_s is not None)
+        self._pending.extend((w, hit) for hit in m.hits[-LOG_PER_BATCH:])
+        del self._pending[:-LOG_PER_FLUSH]
+
+    def _flush_log(self) -> None:
+        """Add the hits seen since the last flush to the log: a redraw of the log per flush, not per hit
+        (re-rendering the table is what costs the inspector CPU at high hit rates)."""
+        if not self._pending:
+            return
         table = self.query_one("#watch-hits", DataTable)
         follow = table.row_count == 0 or table.cursor_row == table.row_count - 1
-        for hit in m.hits[-LOG_PER_BATCH:]:
+        for w, hit in self._pending:
             self._log_hit(table, w, hit)
+        self._pending.clear()
         while table.row_count > MAX_LOG:
             first = next(iter(table.rows))
             table.remove_row(first)
             self.hit_log.pop(str(first.value), None)
         if follow:
             table.move_cursor(row=table.row_count - 1)  # follow the newest hit unless the user moved away
-        self._update_row(w)
 
     def _log_hit(self, table: DataTable, w: ArmedWatch, hit: WatchHit) -> None:
         self._hits_seen += 1
@@ -585,8 +598,7 @@ class WatchPane(Vertical):
         if error:
             self.app.notify(text, title="watch", severity="warning", timeout=6)
 
-    def _max_rate(self, via: str | None) -> float:
-        backend = via or self.via or ("perf" if self.perf_ok else "gdb")
+    def _max_rate(self, backend: str) -> float:
         try:
             text = self.query_one("#watch-max-rate", Input).value.strip()
         except Exception:  # noqa: BLE001 - not composed (recording)
@@ -648,8 +660,12 @@ class WatchPane(Vertical):
         t = self.query_one("#watch-table", DataTable)
         if str(w.wid) not in {k.value for k in t.rows}:
             return
-        for key, value in zip(("n", "target", "backend", "access", "hits", "rate", "cost", "state"), self._cells(w)):
-            t.update_cell(str(w.wid), key, value, update_width=True)
+        cells = self._cells(w)
+        for i, (key, value) in enumerate(zip(("n", "target", "backend", "access", "hits", "rate", "cost", "state"),
+                                             cells)):
+            if i >= len(w.shown) or w.shown[i] != value:  # only what changed: each update re-renders the table
+                t.update_cell(str(w.wid), key, value, update_width=True)
+        w.shown = cells
 
     def _remove(self, wid: int, reason: str) -> None:
         w = self.watches.pop(wid, None)
@@ -663,8 +679,9 @@ class WatchPane(Vertical):
         self._show_mode()
 
     def _refresh_rates(self) -> None:
+        self._flush_log()
         for w in self.watches.values():
-            self._update_row(w)
+            self._update_row(w)  # hits/s and cost move every second; only changed cells are redrawn
 
     def _show_backtrace(self, w: ArmedWatch, hit: WatchHit) -> None:
         lines = format_hit(hit, 0)

@@ -184,7 +184,8 @@ async def test_disarm_while_gdb_attaches_still_detaches(engine):
         pane = app.query_one(WatchPane)
         wid = pane.arm(SLOW_FIELD, via="gdb")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmAttach), timeout=20)
-        await pilot.press("y")
+        app.pop_screen()
+        pane._confirmed(wid, True)  # what "y" does; then d before the gdb thread can report (same loop turn)
         assert pane.watches[wid].state == "attaching"
         pane.disarm(wid)
         await wait_for(pilot, lambda: not pane.watches and "gdb detached" in text_of(

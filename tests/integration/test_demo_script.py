@@ -66,7 +66,7 @@ def test_script_observes_every_chapter_and_stops_its_engine(demo_env):
     for name, line in rows.items():
         assert line.split()[1] == "observed", line
         assert re.search(r"\d", line.split("s  ", 1)[1]), f"{name}: no numbers in {line!r}"
-    assert lines[-1].startswith(f"8/8 chapters observed") and f"engine {pid} stopped" in lines[-1]
+    assert lines[-1].startswith("8/8 chapters observed") and f"engine {pid} stopped" in lines[-1]
     assert not engine_alive(pid)
     progress = TourProgress.load(tmp_path / "state" / "hftmem" / "tour.json", chapter_names())
     assert set(progress.observed) == set(chapter_names())

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
 from hftmem_tui.sources.engine import SCENARIOS, EngineControl
 from tests.conftest import proc_status, run_cli, stop_process, vm_rss_kib

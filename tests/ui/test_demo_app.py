@@ -18,7 +18,6 @@ from hftmem_tui.demo.chapters import CHAPTERS, chapter_names, find_chapter
 from hftmem_tui.demo.progress import TourProgress
 from hftmem_tui.sources.engine import EngineControl
 from hftmem_tui.sources.sampler import LiveSampler
-from hftmem_tui.ui.tour import TourPanel
 from tests.conftest import ROOT, proc_status
 
 

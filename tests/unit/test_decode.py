@@ -12,7 +12,6 @@ import pytest
 
 from hftmem_tui.model.decode import (
     ENGINE_MAGIC,
-    SCENARIOS,
     EngineStats,
     decode,
     decode_engine_stats,

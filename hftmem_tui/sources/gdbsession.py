@@ -963,20 +963,21 @@ class GdbSession:
     # ----------------------------------------------------------- read-only inspection
     def evaluate(self, expression: str, *, thread: str | None = None) -> str:
         """Evaluate a user expression (checked by exprguard first) in a stopped thread."""
-        expr = check_expression(expression, allow_writes=self.allow_writes)
-        cmd = f"-data-evaluate-expression {{}}{_mi_quote(expr)}"
-        if thread is not None:
-            return str((self._request(cmd.format(f"--thread {thread} ")).payload or {}).get("value", ""))
-        return self._with_a_stopped_thread(
-            lambda t: str((self._request(cmd.format(f"--thread {t} ")).payload or {}).get("value", "")))
+        expr = _mi_quote(check_expression(expression, allow_writes=self.allow_writes))
+
+        def run(t: str) -> str:  # user text is concatenated, never passed through str.format
+            return str((self._request(f"-data-evaluate-expression --thread {t} " + expr).payload or {}).get("value", ""))
+
+        return run(thread) if thread is not None else self._with_a_stopped_thread(run)
 
     def console(self, command: str, *, thread: str | None = None) -> str:
         """Run a read-only gdb CLI command (checked by exprguard first); returns what it printed."""
-        text = check_command(command, allow_writes=self.allow_writes)
-        cmd = f"-interpreter-exec {{}}console {_mi_quote(text)}"
-        if thread is not None:
-            return self._request(cmd.format(f"--thread {thread} ")).console
-        return self._with_a_stopped_thread(lambda t: self._request(cmd.format(f"--thread {t} ")).console)
+        text = _mi_quote(check_command(command, allow_writes=self.allow_writes))
+
+        def run(t: str) -> str:
+            return self._request(f"-interpreter-exec --thread {t} console " + text).console
+
+        return run(thread) if thread is not None else self._with_a_stopped_thread(run)
 
     @property
     def stats(self) -> SessionStats:

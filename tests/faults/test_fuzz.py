@@ -12,7 +12,7 @@ import io
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hftmem_tui import cli
@@ -190,6 +190,8 @@ def attached_session(live_engine):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(gdb_texts)
+@example("{").via("found by this test: user braces went through str.format")
+@example("}{0}")
 def test_hostile_expressions_through_attached_gdb_never_write(live_engine, attached_session, text):
     """The real path: what a user types goes to GdbSession.evaluate/console on the attached engine.
     Refused or evaluated, the engine's never-changing fields are byte for byte the same."""

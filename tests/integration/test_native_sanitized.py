@@ -12,7 +12,8 @@ import pytest
 from hftmem_tui.sources.engine import ENGINE_BINARY, SCENARIOS, EngineControl, build_engine, source_dir
 from tests.conftest import BUILD
 
-pytestmark = pytest.mark.slow
+# The first test pays for compiling the sanitized build (~1-3 min on 2 cores from a clean clone).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")

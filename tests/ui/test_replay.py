@@ -17,12 +17,10 @@ from hftmem_tui.ui.overview import OverviewPane
 from hftmem_tui.ui.replay import ReplayApp, ReplayBar
 from hftmem_tui.ui.screenshots import RECORDING
 from tests.conftest import ROOT, proc_status, run_cli
+from tests.integration.test_record_export import _spawn, _wait_lines
+from tests.ui.test_app import text_of
 
 SIZE = (120, 40)
-
-
-def text_of(widget: Static) -> str:
-    return str(widget.render())
 
 
 def verdict_text(app: ReplayApp) -> str:
@@ -34,15 +32,9 @@ async def test_a_recording_cut_by_sigkill_replays_with_the_leak_verdict(engine, 
     """Record a leaking engine, SIGKILL the recorder mid-run, replay: the verdict says GROWING."""
     pid = engine("--scenario", "leak")
     out = tmp_path / "leak.jsonl"
-    rec = subprocess.Popen([sys.executable, "-m", "hftmem_tui.cli", "record", str(pid), "--out", str(out),
-                            "--interval", "0.5", "--smaps-every", "4"], cwd=ROOT,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    rec = _spawn("record", str(pid), "--out", str(out), "--interval", "0.5", "--smaps-every", "4")
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the verdict needs 8 points over 20 s after a 5 s warm-up
-            if out.exists() and out.read_bytes().count(b"\n") >= 1 + 56:
-                break
-            time.sleep(0.2)
+        _wait_lines(out, 1 + 56, timeout=60)  # the verdict needs 8 points over 20 s after a 5 s warm-up
         rec.send_signal(signal.SIGKILL)
         rec.wait(timeout=5)
     finally:

@@ -9,7 +9,6 @@ audit, watchpoints) say so instead of touching whatever process now has the reco
 
 from __future__ import annotations
 
-import time
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -162,7 +161,7 @@ class ReplayApp(HftmemApp):
 
     def action_jump(self, seconds: float) -> None:
         self._pause()
-        self.goto(self.cursor.jump(seconds) if seconds else self.cursor.index)
+        self.goto(self.cursor.jump(seconds))
 
     def action_seek(self, index: int) -> None:
         self._pause()
@@ -202,20 +201,20 @@ class ReplayApp(HftmemApp):
 
     def _pause(self) -> None:
         self.cursor.playing = False
+        self._stop_timer()
+
+    def _stop_timer(self) -> None:
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
 
     def _schedule(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
+        self._stop_timer()
         delay = self.cursor.delay_to_next()
         if delay is None:
             self.cursor.playing = False
             self.query_one(ReplayBar).redraw()
             return
-        self._due = time.monotonic() + delay
         self._timer = self.set_timer(delay, self._play_tick)
 
     def _play_tick(self) -> None:

@@ -21,6 +21,7 @@ from hftmem_tui.demo.chapters import CHAPTERS, Chapter, Observation, TourSample,
 from hftmem_tui.demo.progress import TourProgress
 from hftmem_tui.sources.engine import EngineControl, start_engine
 from hftmem_tui.sources.errors import NotAnEngine
+from hftmem_tui.sources.process import stop_child
 from hftmem_tui.sources.sampler import LiveSampler
 from hftmem_tui.watchcmd import unwind_on_hangup
 
@@ -42,14 +43,7 @@ class ChapterResult:
 
 def stop_engine(proc: subprocess.Popen, timeout: float = 3.0) -> None:
     """SIGTERM (the engine exits cleanly), then SIGKILL; always reaped."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=timeout)
+    stop_child(proc, timeout)
 
 
 def sample_until(sampler: LiveSampler, chapter: Chapter, baseline: TourSample, *, interval_s: float,

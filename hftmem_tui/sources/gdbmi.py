@@ -14,6 +14,8 @@ overall deadline (pygdbmi's plain ``write`` waits out its whole timeout: pygdbmi
 
 from __future__ import annotations
 
+import contextlib
+
 import itertools
 import re
 import shutil
@@ -23,6 +25,7 @@ import time
 from dataclasses import dataclass
 
 from hftmem_tui.sources.errors import ToolFailed, ToolMissing
+from hftmem_tui.sources.process import stop_child
 
 __all__ = ["GdbCommandError", "MiResult", "FileGdbSession", "result_of", "wait_for_token"]
 
@@ -102,6 +105,28 @@ def wait_for_token(ctl, token: int, command: str, deadline: float, timeout: floa
             # anything else: late answers of older requests, async notices -> dropped
         if not records and (proc is None or proc.poll() is not None):
             raise ToolFailed(f"gdb exited (status {proc.returncode if proc else '?'}) while running {command!r}")
+
+
+def quit_gdb(ctl, timeout: float = 2.0) -> None:
+    """Stop the gdb a pygdbmi controller owns: ``-gdb-exit``, then SIGTERM (gdb detaches on it),
+    then SIGKILL; its pipes closed and ``ctl.gdb_process`` cleared. Safe to call twice."""
+    proc = ctl.gdb_process
+    if proc is None:
+        return
+    try:
+        if proc.poll() is None:
+            with contextlib.suppress(OSError, ValueError):  # pipe already gone: terminate/kill below
+                ctl.write("-gdb-exit", read_response=False, timeout_sec=0.5)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                stop_child(proc, timeout)
+    finally:
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):  # closing a broken pipe: nothing left to flush
+                    stream.close()
+        ctl.gdb_process = None
 
 
 class FileGdbSession:
@@ -188,32 +213,8 @@ class FileGdbSession:
     def exit(self, timeout: float = 2.0) -> None:
         """Stop gdb: ask politely, then terminate, then kill. Safe to call twice."""
         ctl = getattr(self, "_ctl", None)
-        proc = ctl.gdb_process if ctl is not None else None
-        if proc is None:
-            return
-        try:
-            if proc.poll() is None:
-                try:
-                    ctl.write("-gdb-exit", read_response=False, timeout_sec=0.5)
-                except OSError:
-                    pass  # pipe already gone: fall through to terminate/kill
-                try:
-                    proc.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    proc.terminate()
-                    try:
-                        proc.wait(timeout=timeout)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait(timeout=timeout)
-        finally:
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                if stream is not None:
-                    try:
-                        stream.close()
-                    except OSError:
-                        pass  # closing a broken pipe: nothing left to flush
-            ctl.gdb_process = None
+        if ctl is not None:
+            quit_gdb(ctl, timeout)
 
     close = exit
 

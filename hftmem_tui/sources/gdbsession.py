@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from hftmem_tui.sources.codemap import CodeMap
 from hftmem_tui.sources.errors import AccessDenied, NoDebugInfo, NoSuchProcess, SourceError, ToolFailed, ToolMissing
 from hftmem_tui.sources.exprguard import check_command, check_expression
-from hftmem_tui.sources.gdbmi import GdbCommandError, MiResult, _mi_quote, result_of, wait_for_token
+from hftmem_tui.sources.gdbmi import GdbCommandError, MiResult, _mi_quote, quit_gdb, result_of, wait_for_token
 from hftmem_tui.sources.memory import read_memory
 from hftmem_tui.sources.perfwatch import HotField, _cap_eff
 from hftmem_tui.sources.procfs import check_target, read_status
@@ -596,27 +596,8 @@ class GdbSession:
             with contextlib.suppress(OSError, ValueError):
                 self._guardian.stdin.write(b"d")  # gdb detached: the guardian has nothing to clean up
                 self._guardian.stdin.flush()
-        proc = self._ctl.gdb_process if hasattr(self, "_ctl") else None
-        if proc is not None:
-            try:
-                if proc.poll() is None:
-                    with contextlib.suppress(OSError, ValueError):
-                        self._ctl.write("-gdb-exit", read_response=False, timeout_sec=0.5)
-                    try:
-                        proc.wait(timeout=2.0)
-                    except subprocess.TimeoutExpired:
-                        proc.terminate()  # gdb quits (and detaches) on SIGTERM
-                        try:
-                            proc.wait(timeout=2.0)
-                        except subprocess.TimeoutExpired:
-                            proc.kill()
-                            proc.wait(timeout=2.0)
-            finally:
-                for stream in (proc.stdin, proc.stdout, proc.stderr):
-                    if stream is not None:
-                        with contextlib.suppress(OSError):
-                            stream.close()
-                self._ctl.gdb_process = None
+        if hasattr(self, "_ctl"):
+            quit_gdb(self._ctl)  # gdb quits (and detaches) on -gdb-exit or SIGTERM
         if self._guardian is not None:
             with contextlib.suppress(OSError):
                 self._guardian.stdin.close()  # EOF: gdb is gone; it checks the target and exits

@@ -5,6 +5,7 @@ Only the one target pid is ever queried (glances' cost came from iterating every
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 
 import psutil
@@ -117,3 +118,15 @@ class _PsutilErrors:
         if issubclass(exc_type, psutil.AccessDenied):
             raise AccessDenied(self.pid, self.what, PERMISSION_HINT) from exc
         return False
+
+
+def stop_child(proc: subprocess.Popen, timeout: float = 2.0) -> None:
+    """SIGTERM a child we started, SIGKILL it if it has not exited within ``timeout``; always reaped."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)

@@ -33,10 +33,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hftmem_tui.sources.engine import find_engine, start_engine  # noqa: E402
-from hftmem_tui.sources.gdbsession import GdbSession  # noqa: E402
-from hftmem_tui.sources.snapshot import read_engine_stats  # noqa: E402
+from hftmem_tui.sources.gdb.session import GdbSession  # noqa: E402
+from hftmem_tui.feeds.snapshot import read_engine_stats  # noqa: E402
 from hftmem_tui.sources.symbols import SymbolTable  # noqa: E402
-from hftmem_tui.sources.watch import resolve_target  # noqa: E402
+from hftmem_tui.sources.watchpoint import resolve_target  # noqa: E402
 
 
 class Gaps:

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hftmem_tui.sources import procfs
-from hftmem_tui.sources.snapshot import take_snapshot  # noqa: E402
+from hftmem_tui.feeds.snapshot import take_snapshot  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "proc" / "smaps_many.gz"
 HELPER = ROOT / "tests" / "fixtures" / "many_mappings.py"

@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT))
 from prometheus_client.exposition import generate_latest  # noqa: E402
 from prometheus_client.registry import CollectorRegistry  # noqa: E402
 
-from hftmem_tui.exporter import TargetCollector, TargetState  # noqa: E402
+from hftmem_tui.commands.export import TargetCollector, TargetState  # noqa: E402
 from hftmem_tui.sources.engine import find_engine  # noqa: E402
-from hftmem_tui.sources.recording import SampleEncoder, encode_line  # noqa: E402
-from hftmem_tui.sources.sampler import LiveSampler  # noqa: E402
+from hftmem_tui.feeds.recording import SampleEncoder, encode_line  # noqa: E402
+from hftmem_tui.feeds.sampler import LiveSampler  # noqa: E402
 
 
 def start_engine() -> int:

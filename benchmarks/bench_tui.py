@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hftmem_tui.sources.engine import find_engine  # noqa: E402
-from hftmem_tui.sources.sampler import LiveSampler  # noqa: E402
-from hftmem_tui.ui.attach import SMAPS_EVERY  # noqa: E402
+from hftmem_tui.feeds.sampler import LiveSampler  # noqa: E402
+from hftmem_tui.commands.attach import SMAPS_EVERY  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 COLS, ROWS = 120, 40

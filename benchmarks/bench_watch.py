@@ -31,8 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hftmem_tui.sources.memory import read_memory  # noqa: E402
-from hftmem_tui.sources.perfwatch import PerfWatch  # noqa: E402
-from hftmem_tui.sources.watch import WatchSpec, resolve_target  # noqa: E402
+from hftmem_tui.sources.perf.breakpoints import PerfWatch  # noqa: E402
+from hftmem_tui.sources.watchpoint import WatchSpec, resolve_target  # noqa: E402
 
 WRITER_C = r"""
 #include <stdint.h>

@@ -14,8 +14,8 @@ import re
 import sys
 from collections.abc import Sequence
 
-from .sources.engine import SCENARIOS, EngineControl, check_scenario, find_engine, start_engine
-from .sources.errors import SourceError
+from hftmem_tui.sources.engine import SCENARIOS, EngineControl, check_scenario, find_engine, start_engine
+from hftmem_tui.errors import SourceError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -74,14 +74,14 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
-    from .ui.attach import run_attach
+    from hftmem_tui.commands.attach import run_attach
 
     return run_attach(args.pid, refresh_s=args.refresh, graph_style=args.graph, perf=not args.no_perf,
                       allocators_file=args.allocators)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .ui.replay import run_replay
+    from hftmem_tui.ui.replay import run_replay
 
     return run_replay(args.file, at=args.at, speed=args.speed, play=args.play, graph_style=args.graph)
 
@@ -109,8 +109,8 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from .model.allocconfig import load_allocators
-    from .sources.snapshot import take_snapshot
+    from hftmem_tui.model.allocconfig import load_allocators
+    from hftmem_tui.feeds.snapshot import take_snapshot
 
     specs = load_allocators(args.allocators) if args.allocators else None  # a bad file fails before any read
     snap = take_snapshot(args.pid, perf_ms=None if args.no_perf else 200, allocators=specs)
@@ -148,8 +148,8 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from .model.audit import evaluate, worst
-    from .sources.readiness import read_facts, sample_history
+    from hftmem_tui.model.audit import evaluate, worst
+    from hftmem_tui.sources.readiness import read_facts, sample_history
 
     history = sample_history(args.pid, args.window) if args.window > 0 else ()
     checks = evaluate(read_facts(args.pid, history))
@@ -189,9 +189,9 @@ def _address(text: str) -> int | None:
 
 
 def cmd_dump(args: argparse.Namespace) -> int:
-    from .sources import procfs
-    from .sources.memory import format_x, read_memory
-    from .sources.symbols import SymbolTable, check_symbol_expr
+    from hftmem_tui.sources import procfs
+    from hftmem_tui.sources.memory import format_x, read_memory
+    from hftmem_tui.sources.symbols import SymbolTable, check_symbol_expr
 
     procfs.check_target(args.pid)
     address = _address(args.what)
@@ -255,7 +255,7 @@ def _bytes(text: str) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from .recorder import RecordOptions, record
+    from hftmem_tui.commands.record import RecordOptions, record
 
     if args.rotate and args.max_bytes is None:
         sys.stderr.write("hftmem: --rotate needs --max-bytes (the size at which a file rotates)\n")
@@ -286,7 +286,7 @@ def _listen(text: str) -> tuple[str, int]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .exporter import ExportOptions, serve
+    from hftmem_tui.commands.export import ExportOptions, serve
 
     host, port = args.listen
     opts = ExportOptions(interval_s=args.interval, smaps_every=max(1, args.smaps_every),
@@ -321,13 +321,13 @@ def cmd_allocs(args: argparse.Namespace) -> int:
     """Per-thread allocator calls through uprobes; alarms for hot threads that allocate after warm-up."""
     import time
 
-    from .model.allocalarm import build_report, cpu_fractions, suggest_hot, window
-    from .sources import procfs
-    from .sources.uprobes import AllocProbes, cost_per_call, thread_cpu_ticks
+    from hftmem_tui.model.allocalarm import build_report, cpu_fractions, suggest_hot, window
+    from hftmem_tui.sources import procfs
+    from hftmem_tui.sources.perf.uprobes import AllocProbes, cost_per_call, thread_cpu_ticks
 
     procfs.check_target(args.pid)
 
-    from .watchcmd import unwind_on_hangup
+    from hftmem_tui.sources.shutdown import unwind_on_hangup
 
     clk = os.sysconf("SC_CLK_TCK")
     # SIGTERM/SIGHUP unwind like an exception, so the probes are removed on the way out.
@@ -387,8 +387,8 @@ def _allocs_json(args, report, offenders, specs, warm_cpu) -> dict:
 
 
 def _print_allocs(args, report, offenders, specs, warm_cpu) -> None:
-    from .model.allocalarm import suggest_hot
-    from .sources.uprobes import ALLOC_FUNCTIONS
+    from hftmem_tui.model.allocalarm import suggest_hot
+    from hftmem_tui.sources.perf.uprobes import ALLOC_FUNCTIONS
 
     where = sorted({f"{s.where} ({os.path.basename(s.path)})" for s in specs})
     print(f"allocator calls per second in process {args.pid} over {report.seconds:.1f} s after a "
@@ -428,13 +428,13 @@ def _print_allocs(args, report, offenders, specs, warm_cpu) -> None:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     """A hardware watchpoint, headless: perf by default (no stop), gdb on request (stop and inspect)."""
-    from .watchcmd import run_watch
+    from hftmem_tui.commands.watch import run_watch
 
     return run_watch(args.pid, args.target, access=args.access, count=args.count, timeout=args.timeout,
                      via=args.via, max_rate=args.max_rate)
 
 def _chapter(text: str) -> str:
-    from .demo.chapters import find_chapter
+    from hftmem_tui.demo.chapters import find_chapter
 
     try:
         return find_chapter(text).name
@@ -444,14 +444,14 @@ def _chapter(text: str) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The guided tour: headless with --script (CI, slow links), else the TUI with a tour panel."""
-    from .demo.chapters import CHAPTERS, find_chapter
+    from hftmem_tui.demo.chapters import CHAPTERS, find_chapter
 
     if args.script:
-        from .demo.script import run_script
+        from hftmem_tui.demo.script import run_script
 
         chapters = [find_chapter(args.chapter)] if args.chapter else list(CHAPTERS)
         return run_script(chapters, out=lambda line: print(line, flush=True))
-    from .demo.app import run_tour
+    from hftmem_tui.ui.demo_app import run_tour
 
     return run_tour(start=args.chapter, refresh_s=args.refresh)
 

@@ -15,6 +15,7 @@ from hftmem_tui.sources.engine import ENGINE_BINARY, build_engine, source_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
+FIXTURES = ROOT / "tests" / "fixtures"
 
 
 @pytest.fixture(scope="session")

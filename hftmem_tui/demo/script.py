@@ -20,10 +20,10 @@ from pathlib import Path
 from hftmem_tui.demo.chapters import CHAPTERS, Chapter, Observation, TourSample, chapter_names
 from hftmem_tui.demo.progress import TourProgress
 from hftmem_tui.sources.engine import EngineControl, start_engine
-from hftmem_tui.sources.errors import NotAnEngine
+from hftmem_tui.errors import NotAnEngine
 from hftmem_tui.sources.process import stop_child
-from hftmem_tui.sources.sampler import LiveSampler
-from hftmem_tui.watchcmd import unwind_on_hangup
+from hftmem_tui.feeds.sampler import LiveSampler
+from hftmem_tui.sources.shutdown import unwind_on_hangup
 
 SAMPLE_INTERVAL_S = 0.25  # fine enough to see a 1-s stats window complete, cheap on a small engine
 OFF_TIMEOUT_S = 3.0

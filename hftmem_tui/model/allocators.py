@@ -6,12 +6,16 @@ sampler reads a few hundred bytes, never a pool's whole slot array.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hftmem_tui.model.decode import decode_field
-from hftmem_tui.sources.errors import SymbolNotFound
-from hftmem_tui.sources.symbols import Layout
+from hftmem_tui.errors import SymbolNotFound
+
+if TYPE_CHECKING:  # types only: model imports no source at run time
+    from hftmem_tui.sources.symbols import Layout
 
 # View field -> member name in the C++ type (the demo engine's names; other engines describe
 # their own in a TOML file, see model/allocconfig.py).

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hftmem_tui.model.allocators import KINDS, REQUIRED, VIEW_FIELDS, FieldSpec, builtin_fields
-from hftmem_tui.sources.errors import ConfigError
+from hftmem_tui.errors import ConfigError
 
 __all__ = ["AllocatorSpec", "load_allocators", "parse_allocators", "specs_for"]
 

@@ -6,11 +6,15 @@ cannot tell), the evidence it judged on (numbers, not adjectives), and what to d
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hftmem_tui.model.trend import fit_leak
-from hftmem_tui.sources.readiness import HistorySample, ReadinessFacts, ThreadFacts
+
+if TYPE_CHECKING:  # types only: model imports no source at run time
+    from hftmem_tui.sources.readiness import HistorySample, ReadinessFacts, ThreadFacts
 
 PASS, WARN, FAIL, UNKNOWN = "pass", "warn", "fail", "unknown"
 STATUSES = (PASS, WARN, FAIL, UNKNOWN)

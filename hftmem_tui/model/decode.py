@@ -6,14 +6,18 @@ grown struct still decodes. Values are little-endian (x86-64 / aarch64 targets).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import functools
 import re
 import struct
 from dataclasses import dataclass, fields
 
-from hftmem_tui.sources.engine import SCENARIOS
-from hftmem_tui.sources.errors import NotAnEngine
-from hftmem_tui.sources.symbols import Field, Layout
+from hftmem_tui.engine_abi import SCENARIOS
+from hftmem_tui.errors import NotAnEngine
+
+if TYPE_CHECKING:  # types only: model imports no source at run time
+    from hftmem_tui.sources.symbols import Field, Layout
 
 __all__ = [
     "ENGINE_MAGIC",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hftmem_tui.sources.procfs import Mapping
+if TYPE_CHECKING:  # types only: model imports no source at run time
+    from hftmem_tui.sources.procfs import Mapping
+
 
 
 @dataclass(frozen=True, slots=True)

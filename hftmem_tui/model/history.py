@@ -7,12 +7,16 @@ fixed-capacity ring, so memory stays bounded however long the TUI runs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 
 from hftmem_tui.model.series import RateSeries, TimeSeries
 from hftmem_tui.model.trend import LeakVerdict, fit_leak
-from hftmem_tui.sources.procfs import Mapping
-from hftmem_tui.sources.sampler import LiveSample
+
+if TYPE_CHECKING:  # types only: model imports no source at run time
+    from hftmem_tui.sources.procfs import Mapping
+    from hftmem_tui.feeds.sampler import LiveSample
 
 MappingKey = tuple[int, str]
 GAP_WINDOWS = 64  # the engine keeps its last 64 one-second windows (EngineStats.*_gap_hist)

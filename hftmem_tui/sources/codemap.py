@@ -1,7 +1,7 @@
 """Code addresses of a running process -> function+offset and file:line, WITHOUT ptrace.
 
 perf hands us raw instruction pointers (a watchpoint's trap address, call-chain return
-addresses). We turn them into :class:`~hftmem_tui.sources.watch.Frame` objects from the ELF
+addresses). We turn them into :class:`~hftmem_tui.sources.watchpoint.Frame` objects from the ELF
 *files* the process maps: the mapping (from /proc/PID/maps) gives the file and the load bias,
 the file's .symtab/.dynsym gives the enclosing function, ``addr2line`` gives file:line when the
 file has DWARF line info, and ``objdump`` finds the instruction that precedes a trap address
@@ -21,9 +21,9 @@ import subprocess
 import threading
 from dataclasses import dataclass
 
-from hftmem_tui.sources.errors import NoSuchProcess
+from hftmem_tui.errors import NoSuchProcess
 from hftmem_tui.sources.symbols import _elf_header, _read_at, _sections  # one ELF reader for the package
-from hftmem_tui.sources.watch import Frame
+from hftmem_tui.sources.watchpoint import Frame
 
 __all__ = ["ElfFunctions", "CodeMap", "ExecMapping", "read_exec_mappings", "demangle"]
 

@@ -20,23 +20,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .paths import cache_root
-from .perf import _die_with_parent
-from .errors import EngineError, NoSuchProcess, NotAnEngine, ToolFailed, ToolMissing
+from hftmem_tui.engine_abi import SCENARIOS
+from hftmem_tui.sources.paths import cache_root
+from hftmem_tui.sources.perf.stat import _die_with_parent
+from hftmem_tui.errors import EngineError, NoSuchProcess, NotAnEngine, ToolFailed, ToolMissing
 
 ENGINE_BINARY = "hftmem-engine"
 
-# Bit i of the stats block's `scenarios` field is SCENARIOS[i]; the engine uses the same order.
-SCENARIOS: tuple[str, ...] = (
-    "leak",
-    "use-after-free",
-    "overflow",
-    "double-free",
-    "hot-alloc",
-    "fragmentation",
-    "false-sharing",
-    "pool-exhaustion",
-)
 
 CONTROL_TIMEOUT_S = 2.0
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from hftmem_tui.sources.errors import SourceError
+from hftmem_tui.errors import SourceError
 
 __all__ = ["ForbiddenExpression", "check_expression", "check_command", "READ_ONLY_COMMANDS"]
 

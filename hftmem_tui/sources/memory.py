@@ -13,7 +13,7 @@ import ctypes
 import errno
 import os
 
-from hftmem_tui.sources.errors import (
+from hftmem_tui.errors import (
     AccessDenied,
     NoSuchProcess,
     UnmappedAddress,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from hftmem_tui.sources.errors import AccessDenied, NoSuchProcess, ZombieProcess
+from hftmem_tui.errors import AccessDenied, NoSuchProcess, ZombieProcess
 from hftmem_tui.sources.procfs import PERMISSION_HINT
 
 

@@ -2,7 +2,7 @@
 
 Parsers (``parse_*``) are pure functions of the file text, tested on fixtures captured from
 real /proc output. Readers (``read_*``) take the procfs root as an argument and turn OS errors
-into the typed errors of :mod:`hftmem_tui.sources.errors` at this one boundary.
+into the typed errors of :mod:`hftmem_tui.errors` at this one boundary.
 
 Cost to the target: status and stat are counters (no page-table walk, cheap at any rate);
 smaps, smaps_rollup and numa_maps walk the target's page tables under its mmap lock, so the
@@ -17,7 +17,7 @@ import os
 from dataclasses import fields as _fields
 from dataclasses import dataclass
 
-from hftmem_tui.sources.errors import (
+from hftmem_tui.errors import (
     AccessDenied,
     KernelThread,
     NoSuchProcess,

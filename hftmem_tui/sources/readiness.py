@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hftmem_tui.sources import procfs
-from hftmem_tui.sources.errors import AccessDenied, NoSuchProcess, SourceError
+from hftmem_tui.errors import AccessDenied, NoSuchProcess, SourceError
 
 SYSFS = "/sys"
 THP_DIR = "kernel/mm/transparent_hugepage"

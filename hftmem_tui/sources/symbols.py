@@ -19,14 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hftmem_tui.sources.paths import cache_root
-from hftmem_tui.sources.errors import (
+from hftmem_tui.errors import (
     AccessDenied,
     NoDebugInfo,
     NoSuchProcess,
     SourceError,
     SymbolNotFound,
 )
-from hftmem_tui.sources.gdbmi import FileGdbSession, GdbCommandError
+from hftmem_tui.sources.gdb.mi import FileGdbSession, GdbCommandError
 
 __all__ = [
     "CACHE_VERSION",

@@ -27,22 +27,22 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from hftmem_tui.model.audit import evaluate
-from hftmem_tui.model.feed import FeedEnded, SampleFeed
+from hftmem_tui.feeds.feed import FeedEnded, SampleFeed
 from hftmem_tui.model.history import History
-from hftmem_tui.sources.errors import SourceError
+from hftmem_tui.errors import SourceError
 from hftmem_tui.sources.readiness import HistorySample, read_facts
-from hftmem_tui.sources.sampler import TargetGone, TargetInfo
-from hftmem_tui.ui.allocators_pane import AllocatorGauges
-from hftmem_tui.ui.allocs_pane import AllocsPane
-from hftmem_tui.ui.audit_panel import AuditPanel
+from hftmem_tui.feeds.sampler import TargetGone, TargetInfo
+from hftmem_tui.ui.pools_pane import AllocatorGauges
+from hftmem_tui.ui.alloc_calls_pane import AllocsPane
+from hftmem_tui.ui.audit_pane import AuditPanel
 from hftmem_tui.ui.cost import InspectorCost
 from hftmem_tui.ui.graph import GRAPH_STYLES
 from hftmem_tui.ui.header import OBSERVING, TargetHeader
-from hftmem_tui.ui.hexview import MemoryPanel
-from hftmem_tui.ui.latency import LatencyHistory
-from hftmem_tui.ui.mappings import MappingTable
+from hftmem_tui.ui.memory_pane import MemoryPanel
+from hftmem_tui.ui.latency_pane import LatencyHistory
+from hftmem_tui.ui.mappings_pane import MappingTable
 from hftmem_tui.ui.messages import AuditChecked, SampleFailed, SampleReady, TargetExited
-from hftmem_tui.ui.overview import OverviewPane
+from hftmem_tui.ui.overview_pane import OverviewPane
 from hftmem_tui.ui.perf_pane import PerfCounters
 from hftmem_tui.ui.watch_pane import WatchPane
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from hftmem_tui.sources.sampler import LiveSample, TargetInfo
+from hftmem_tui.feeds.sampler import LiveSample, TargetInfo
 from hftmem_tui.ui.textupdate import set_text
 
 OBSERVING = "observing — engine never paused"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from textual.message import Message
 
 from hftmem_tui.model.audit import Check
-from hftmem_tui.sources.sampler import LiveSample
+from hftmem_tui.feeds.sampler import LiveSample
 
 
 class SampleReady(Message):

@@ -9,8 +9,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from hftmem_tui.model.history import History
-from hftmem_tui.sources.perf import DEFAULT_EVENTS
-from hftmem_tui.sources.sampler import LiveSample
+from hftmem_tui.sources.perf.stat import DEFAULT_EVENTS
+from hftmem_tui.feeds.sampler import LiveSample
 from hftmem_tui.ui.graph import sparkline
 from hftmem_tui.ui.textupdate import set_text
 from hftmem_tui.ui.units import fmt_rate

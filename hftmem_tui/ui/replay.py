@@ -20,8 +20,8 @@ from textual.widgets import Footer, Input, Label, Static
 
 from hftmem_tui.model.cursor import TimeCursor, clock, parse_when
 from hftmem_tui.model.history import History
-from hftmem_tui.sources.recording import RecordedFeed
-from hftmem_tui.sources.sampler import LiveSample
+from hftmem_tui.feeds.recording import RecordedFeed
+from hftmem_tui.feeds.sampler import LiveSample
 from hftmem_tui.ui.app import HftmemApp
 from hftmem_tui.ui.header import fmt_duration
 
@@ -228,7 +228,7 @@ class ReplayApp(HftmemApp):
 def run_replay(path: str, *, at: str = "end", speed: float = 1.0, play: bool = False,
                graph_style: str = "braille") -> int:
     """Open the recording, then run the TUI on it. Raises RecordingError before the terminal is touched."""
-    from hftmem_tui.sources.recording import RecordingError
+    from hftmem_tui.feeds.recording import RecordingError
 
     feed = RecordedFeed(path)
     if not feed.samples:

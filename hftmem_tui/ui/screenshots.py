@@ -28,7 +28,7 @@ def use_utc() -> None:
 
 def recorded_app(recording: str | Path = RECORDING, **kw):
     """An HftmemApp on the recording, sampler thread off (call ``replay_all`` once it runs)."""
-    from hftmem_tui.sources.recording import RecordedFeed
+    from hftmem_tui.feeds.recording import RecordedFeed
     from hftmem_tui.ui.app import HftmemApp
 
     feed = RecordedFeed(str(recording))
@@ -65,8 +65,8 @@ def recorded_tour_app(progress_path: Path, recording: str | Path = RECORDING):
 
     ``progress_path``: where the tour saves its progress (a temporary file: never the user's).
     """
-    from hftmem_tui.demo.app import TourApp
-    from hftmem_tui.sources.recording import RecordedFeed
+    from hftmem_tui.ui.demo_app import TourApp
+    from hftmem_tui.feeds.recording import RecordedFeed
 
     feed = RecordedFeed(str(recording))
     return TourApp(feed, engine_pid=feed.pid, start="leak", progress_path=progress_path,

@@ -30,16 +30,16 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
 from hftmem_tui.model.observecost import ArmedEvents
-from hftmem_tui.sources.errors import AccessDenied, NoSuchProcess, SourceError, ZombieProcess
+from hftmem_tui.errors import AccessDenied, NoSuchProcess, SourceError, ZombieProcess
 from hftmem_tui.sources.exprguard import check_expression
-from hftmem_tui.sources.gdbsession import DEFAULT_MAX_RATE as GDB_MAX_RATE
-from hftmem_tui.sources.gdbsession import GdbSession
-from hftmem_tui.sources.perfwatch import DEFAULT_MAX_RATE as PERF_MAX_RATE
-from hftmem_tui.sources.perfwatch import HotField, PerfWatch, _value, check_perf_access, format_hit
-from hftmem_tui.sources.watch import (ACCESS_KINDS, DEBUG_REGISTERS, WatchHit, WatchSpec, check_budget, parse_target,
+from hftmem_tui.sources.gdb.session import DEFAULT_MAX_RATE as GDB_MAX_RATE
+from hftmem_tui.sources.gdb.session import GdbSession
+from hftmem_tui.sources.perf.breakpoints import DEFAULT_MAX_RATE as PERF_MAX_RATE
+from hftmem_tui.sources.perf.breakpoints import HotField, PerfWatch, _value, check_perf_access, format_hit
+from hftmem_tui.sources.watchpoint import (ACCESS_KINDS, DEBUG_REGISTERS, WatchHit, WatchSpec, check_budget, parse_target,
                                      resolve_target)
 from hftmem_tui.ui.header import OBSERVING
-from hftmem_tui.watchcmd import choose_backend
+from hftmem_tui.commands.watch import choose_backend
 
 MAX_LOG = 200  # hits kept in the log table
 RATE_WINDOW_S = 5.0

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hftmem_tui import cli
-from hftmem_tui.sources.errors import SourceError
+from hftmem_tui.errors import SourceError
 from hftmem_tui.sources.memory import read_memory
 from hftmem_tui.sources.symbols import SymbolTable, check_symbol_expr
-from hftmem_tui.sources.watch import WatchSpec, parse_target, resolve_target
+from hftmem_tui.sources.watchpoint import WatchSpec, parse_target, resolve_target
 from tests.disturbance import EngineStopMonitor
 from tests.faults.conftest import assert_running_untraced
 
@@ -180,7 +180,7 @@ READ_ONLY = {"print", "p", "inspect", "output", "x", "ptype", "whatis", "info", 
 @pytest.fixture(scope="module")
 def attached_session(live_engine):
     """A read-only GdbSession attached (ptrace) to the disposable fuzz engine; detached at the end."""
-    from hftmem_tui.sources.gdbsession import GdbSession
+    from hftmem_tui.sources.gdb.session import GdbSession
 
     session = GdbSession(live_engine, guardian=True)
     session.attach()

@@ -9,11 +9,20 @@ import signal
 
 import pytest
 
-from hftmem_tui.sources.recording import Recording
+from hftmem_tui.feeds.recording import Recording
+from tests.commands.test_record_export import _free_port, _scrape, _value
 from tests.disturbance import EngineStopMonitor
-from tests.faults.conftest import (assert_running_untraced, finish, gone, kill_quietly, one_line, perf_child,
-                                   spawn_cli, wait_for, wait_lines)
-from tests.integration.test_record_export import _free_port, _scrape, _value
+from tests.faults.conftest import (
+    assert_running_untraced,
+    finish,
+    gone,
+    kill_quietly,
+    one_line,
+    perf_child,
+    spawn_cli,
+    wait_for,
+    wait_lines,
+)
 
 pytestmark = pytest.mark.fault
 _numbers = itertools.count()

@@ -11,9 +11,9 @@ import sysconfig
 
 import pytest
 
+from tests.commands.test_record_export import _free_port
 from tests.conftest import ROOT
 from tests.faults.conftest import assert_running_untraced, one_line
-from tests.integration.test_record_export import _free_port
 
 pytestmark = pytest.mark.fault
 

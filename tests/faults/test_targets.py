@@ -16,11 +16,20 @@ from pathlib import Path
 
 import pytest
 
-from hftmem_tui.sources.recording import Recording
+from hftmem_tui.feeds.recording import Recording
+from tests.commands.test_record_export import _free_port, _scrape, _value
 from tests.conftest import ROOT, proc_status, run_cli, stop_process
-from tests.faults.conftest import (assert_running_untraced, children, finish, gone, kill_quietly, one_line,
-                                   spawn_cli, wait_for, wait_lines)
-from tests.integration.test_record_export import _free_port, _scrape, _value
+from tests.faults.conftest import (
+    assert_running_untraced,
+    children,
+    finish,
+    gone,
+    kill_quietly,
+    one_line,
+    spawn_cli,
+    wait_for,
+    wait_lines,
+)
 
 pytestmark = pytest.mark.fault
 

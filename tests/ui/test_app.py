@@ -8,15 +8,15 @@ import time
 import pytest
 from textual.widgets import DataTable, Static, TabbedContent
 
-from hftmem_tui.sources.sampler import LiveSampler
-from hftmem_tui.ui.allocators_pane import AllocatorGauges
+from hftmem_tui.feeds.sampler import LiveSampler
 from hftmem_tui.ui.app import HelpScreen, HftmemApp
-from hftmem_tui.ui.audit_panel import AuditPanel
+from hftmem_tui.ui.audit_pane import AuditPanel
 from hftmem_tui.ui.header import TargetHeader
-from hftmem_tui.ui.hexview import MemoryPanel
-from hftmem_tui.ui.latency import LatencyHistory
-from hftmem_tui.ui.mappings import MappingTable
+from hftmem_tui.ui.latency_pane import LatencyHistory
+from hftmem_tui.ui.mappings_pane import MappingTable
+from hftmem_tui.ui.memory_pane import MemoryPanel
 from hftmem_tui.ui.perf_pane import NOT_SUPPORTED, PerfCounters
+from hftmem_tui.ui.pools_pane import AllocatorGauges
 from tests.conftest import proc_status
 
 

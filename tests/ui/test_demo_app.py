@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, TabbedContent
 
-from hftmem_tui.demo.app import TourApp
 from hftmem_tui.demo.chapters import CHAPTERS, chapter_names, find_chapter
 from hftmem_tui.demo.progress import TourProgress
+from hftmem_tui.feeds.sampler import LiveSampler
 from hftmem_tui.sources.engine import EngineControl
-from hftmem_tui.sources.sampler import LiveSampler
+from hftmem_tui.ui.demo_app import TourApp
 from tests.conftest import ROOT, proc_status
 
 

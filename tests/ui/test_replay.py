@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
-from hftmem_tui.sources.recording import RecordedFeed
-from hftmem_tui.ui.overview import OverviewPane
+from hftmem_tui.feeds.recording import RecordedFeed
+from hftmem_tui.ui.overview_pane import OverviewPane
 from hftmem_tui.ui.replay import ReplayApp, ReplayBar
 from hftmem_tui.ui.screenshots import RECORDING
+from tests.commands.test_record_export import _spawn, _wait_lines
 from tests.conftest import ROOT, proc_status, run_cli
-from tests.integration.test_record_export import _spawn, _wait_lines
 from tests.ui.test_app import text_of
 
 SIZE = (120, 40)

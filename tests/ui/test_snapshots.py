@@ -59,7 +59,7 @@ class TestPanes:
         """Mappings sorted by growth since attach: the leaking mapping first, highlighted."""
         async def run_before(pilot) -> None:
             await show("mappings")(pilot)
-            from hftmem_tui.ui.mappings import MappingTable
+            from hftmem_tui.ui.mappings_pane import MappingTable
 
             pilot.app.query_one(MappingTable).sort_by("growth")
             await pilot.pause()

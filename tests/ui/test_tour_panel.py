@@ -11,9 +11,9 @@ from textual.widgets import OptionList, Static
 from textual.worker import get_current_worker
 
 from hftmem_tui.demo.chapters import CHAPTERS, TourSample, chapter_names
+from hftmem_tui.feeds.sampler import LiveSampler
 from hftmem_tui.sources.engine import EngineControl
-from hftmem_tui.sources.sampler import LiveSampler
-from hftmem_tui.ui.tour import ChapterList, TourPanel
+from hftmem_tui.ui.tour_panel import ChapterList, TourPanel
 from tests.ui.test_demo_app import wait_for
 
 

@@ -8,9 +8,9 @@ import time
 import pytest
 from textual.widgets import DataTable, Input, Static
 
+from hftmem_tui.feeds.sampler import LiveSampler
 from hftmem_tui.sources.memory import read_memory
-from hftmem_tui.sources.sampler import LiveSampler
-from hftmem_tui.sources.watch import resolve_target
+from hftmem_tui.sources.watchpoint import resolve_target
 from hftmem_tui.ui.app import HftmemApp
 from hftmem_tui.ui.cost import InspectorCost
 from hftmem_tui.ui.header import TargetHeader

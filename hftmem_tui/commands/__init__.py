@@ -1,0 +1,1 @@
+"""One module per CLI command; cli.py parses the arguments and dispatches here."""

@@ -1,0 +1,128 @@
+"""`hftmem record`: sample a live process at a steady pace into a recording, headless.
+
+The loop owns pacing, signals, the size cap and rotation; reading is sources.sampler's job and
+the file format is sources.recording's. SIGTERM/SIGINT/SIGHUP end the recording cleanly (end
+line, perf stopped); SIGKILL loses at most the line being written, and perf dies with us.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from hftmem_tui.feeds.recording import RecordingWriter, SampleEncoder, encode_line, make_header
+from hftmem_tui.feeds.sampler import LiveSampler, TargetGone
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOptions:
+    interval_s: float = 1.0
+    duration_s: float | None = None
+    max_bytes: int | None = None
+    rotate: int = 0
+    smaps_every: int = 30
+    rollup_every: int = 1
+    budget: float = 0.01
+    perf: bool = True
+    engine: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    reason: str  # "target exited" | "duration reached" | "size cap" | "stopped by SIGTERM"...
+    samples: int
+    parts: int
+
+
+def _install_stop_handlers(stop: threading.Event) -> dict:
+    old = {}
+
+    def handler(signum, _frame):
+        stop.signum = signum  # type: ignore[attr-defined]
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        old[sig] = signal.signal(sig, handler)
+    return old
+
+
+def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | None = None,
+           log=None) -> RecordResult:
+    """Record ``pid`` into ``out`` until the target exits, the duration passes, the size cap is
+    hit, or ``stop`` is set (signals set it when called from the main thread).
+
+    Raises the typed errors of LiveSampler.start (bad target) and RecordingError (bad path, disk
+    full); in every case the file ends well formed up to its last complete line.
+    """
+    log = log or (lambda line: sys.stderr.write(f"hftmem: {line}\n"))
+    stop = stop or threading.Event()
+    old_handlers = _install_stop_handlers(stop) if threading.current_thread() is threading.main_thread() else {}
+    writer = RecordingWriter(out, max_bytes=opts.max_bytes, rotate=opts.rotate)
+    sampler = LiveSampler(pid, interval_s=opts.interval_s, smaps_every=opts.smaps_every,
+                          rollup_every=opts.rollup_every, budget=opts.budget, perf=opts.perf,
+                          engine=opts.engine)
+    reason = "stopped"
+    try:
+        from hftmem_tui.sources import procfs
+
+        procfs.check_target(pid)  # a bad pid fails before the output file is touched
+        writer.create()  # a bad path fails before perf or gdb start
+        info = sampler.start()
+
+        def header() -> dict:
+            return make_header(info, interval_s=opts.interval_s, smaps_every=opts.smaps_every,
+                               rollup_every=opts.rollup_every, budget=opts.budget,
+                               perf_interval_ms=sampler.perf_interval_ms if sampler._perf else None,
+                               notes=sampler.notes)
+
+        for note in sampler.notes:  # perf refused, not an engine...: the recording goes on without
+            log(note)
+        writer.open(header())
+        encoder = SampleEncoder()
+        t0 = time.monotonic()
+        deadline = t0 + opts.duration_s if opts.duration_s else None
+        tick = 0
+        while True:
+            try:
+                s = sampler.sample()
+            except TargetGone:
+                reason = "target exited"
+                break
+            for note in sampler.fresh_notes(s):  # perf killed, the target exec'd...: said once
+                log(note)
+            line = encode_line(encoder.encode(s, first_in_file=writer.samples_in_file == 0))
+            if not writer.fits(line):
+                if opts.rotate <= 0:
+                    reason = "size cap"
+                    break
+                writer.next_file(header())
+                line = encode_line(encoder.encode(s, first_in_file=True))
+            writer.write_sample(line)
+            tick += 1
+            next_at = t0 + tick * opts.interval_s
+            now = time.monotonic()
+            if next_at < now:  # a slow sample: skip the missed beats instead of bursting
+                tick = int((now - t0) / opts.interval_s) + 1
+                next_at = t0 + tick * opts.interval_s
+            if deadline is not None and next_at > deadline:
+                reason = "duration reached"
+                break
+            if stop.wait(next_at - now):
+                sig = getattr(stop, "signum", None)
+                reason = f"stopped by {signal.Signals(sig).name}" if sig else "stopped"
+                break
+        writer.end(reason)
+        if reason == "target exited":
+            log(f"target {pid} exited; recorded {writer.samples} samples to {out}")
+        elif reason == "size cap":
+            log(f"{out} reached --max-bytes {opts.max_bytes}; recorded {writer.samples} samples "
+                f"(add --rotate K to keep recording)")
+        return RecordResult(reason, writer.samples, writer.part)
+    finally:
+        writer.close()
+        sampler.close()
+        for sig, h in old_handlers.items():
+            signal.signal(sig, h)

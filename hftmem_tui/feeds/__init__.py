@@ -1,0 +1,1 @@
+"""Sources and model over time: the live sampler, the snapshot, the recording format and replay feed."""

@@ -1,0 +1,1 @@
+"""gdb: the MI connection, and the attached session for stop-and-inspect watchpoints."""

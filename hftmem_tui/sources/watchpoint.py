@@ -1,0 +1,160 @@
+"""What a hardware watchpoint watches, and what one hit looks like: shared by every backend.
+
+Two backends implement watchpoints (see DESIGN.md): perf hardware-breakpoint events (no
+ptrace, the engine never stops) and a gdb/MI session (ptrace: the engine stops at the write,
+for "stop and inspect"). Both take a :class:`WatchSpec` built here and yield :class:`WatchHit`
+objects, so the CLI and the TUI do not care which one ran.
+
+x86-64 limits are made explicit here, before anything touches the target: 4 debug registers,
+each covering 1, 2, 4 or 8 bytes aligned to its length. A request outside them is refused with
+a clear reason, never silently turned into a software watchpoint (which single-steps the
+target, a thousandfold slowdown).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from hftmem_tui.errors import SourceError
+from hftmem_tui.sources.symbols import InvalidExpression, SymbolTable, check_symbol_expr
+
+__all__ = [
+    "ACCESS_KINDS",
+    "DEBUG_REGISTERS",
+    "HW_LENGTHS",
+    "WatchLimitError",
+    "WatchSpec",
+    "WatchHit",
+    "Frame",
+    "parse_target",
+    "resolve_target",
+    "check_budget",
+]
+
+DEBUG_REGISTERS = 4  # x86-64 DR0..DR3
+HW_LENGTHS = (1, 2, 4, 8)  # bytes one debug register can cover, aligned to the length
+ACCESS_KINDS = ("write", "read", "rw")
+
+_ADDR_RE = re.compile(r"^\s*(0[xX][0-9a-fA-F]+|\d+)\s*(?::\s*(0[xX][0-9a-fA-F]+|\d+))?\s*$")
+
+
+class WatchLimitError(SourceError, ValueError):
+    """The request does not fit the hardware: unaligned, too long, or no debug register left."""
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSpec:
+    """One hardware watchpoint: ``length`` bytes at runtime ``address``, aligned, 1/2/4/8."""
+
+    address: int
+    length: int
+    access: str  # "write" | "read" | "rw"
+    label: str  # what the user typed, resolved: "hftmem_last_order.price" or "0x7f..:8"
+    type_name: str | None = None  # C type when known (from debug info), for value display
+
+    def __post_init__(self) -> None:
+        if self.access not in ACCESS_KINDS:
+            raise WatchLimitError(f"access must be one of {', '.join(ACCESS_KINDS)}, not {self.access!r}")
+        check_hw_range(self.address, self.length, self.label)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One frame of a hit's backtrace."""
+
+    address: int
+    function: str | None  # "Engine::on_message" or None when unknown
+    offset: int | None = None  # bytes into function, when known
+    file: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.function or "??"
+        if self.offset is not None and self.function:
+            where += f"+{self.offset:#x}"
+        if self.file:
+            where += f" at {self.file}:{self.line}" if self.line else f" at {self.file}"
+        return f"{self.address:#x} {where}"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchHit:
+    """One trigger of a watchpoint, as a backend observed it."""
+
+    time: float  # time.time() when the backend saw it
+    spec: WatchSpec
+    tid: int | None
+    old: bytes | None  # value before the access, when the backend knows it
+    new: bytes | None  # value after the access
+    new_read_after: bool  # True: ``new`` was read zero-stop shortly *after* the write, not at it
+    location: Frame | None  # the accessing instruction (the one after it for x86 data breakpoints)
+    backtrace: tuple[Frame, ...] = ()
+    pause_s: float | None = None  # how long the target was stopped for this hit (gdb), None = not stopped
+    backend: str = ""  # "perf" | "gdb"
+    extra: dict = field(default_factory=dict, compare=False)
+
+
+def check_hw_range(address: int, length: int, label: str = "") -> None:
+    """Refuse what one x86 debug register cannot watch, with the reason and a fix."""
+    what = f" for {label}" if label else ""
+    if length not in HW_LENGTHS:
+        raise WatchLimitError(
+            f"cannot watch {length} bytes{what}: a hardware watchpoint covers 1, 2, 4 or 8 bytes "
+            f"(watch a field, or give ADDR:LEN with LEN in 1/2/4/8)"
+        )
+    if address % length:
+        raise WatchLimitError(
+            f"cannot watch {length} bytes at {address:#x}{what}: not aligned to {length} "
+            f"(x86 debug registers need an address that is a multiple of the length)"
+        )
+    if address <= 0:
+        raise WatchLimitError(f"cannot watch address {address:#x}{what}")
+
+
+def check_budget(in_use: int, wanted: int = 1) -> None:
+    """Refuse a watchpoint beyond the 4 debug registers (the UI shows used/4)."""
+    if in_use + wanted > DEBUG_REGISTERS:
+        raise WatchLimitError(
+            f"all {DEBUG_REGISTERS} x86 debug registers are in use ({in_use}/{DEBUG_REGISTERS}): "
+            f"disarm a watchpoint first"
+        )
+
+
+def parse_target(text: str) -> tuple[str, int | None, int | None]:
+    """Split a user's target: ``("expr", None, None)`` for ``SYMBOL[.field]``, or
+    ``("", address, length|None)`` for ``ADDR[:LEN]``. Hostile text raises InvalidExpression
+    (assignments, calls, ``$reg``... never reach gdb)."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidExpression("empty watch target")
+    m = _ADDR_RE.match(text)
+    if m:
+        return "", int(m.group(1), 0), (int(m.group(2), 0) if m.group(2) else None)
+    check_symbol_expr(text)  # raises with the reason
+    return text.strip(), None, None
+
+
+def resolve_target(pid: int, text: str, access: str = "write", *, table: SymbolTable | None = None,
+                   length: int | None = None) -> WatchSpec:
+    """Turn ``SYMBOL[.field]`` or ``ADDR[:LEN]`` into a checked WatchSpec for ``pid``.
+
+    Symbols are resolved on the executable file (no ptrace) and relocated with the load base.
+    A field or symbol wider than 8 bytes is refused unless ``length`` narrows it (then the first
+    ``length`` bytes are watched). Raises InvalidExpression, SymbolNotFound, NoDebugInfo,
+    WatchLimitError, NoSuchProcess, AccessDenied, ToolMissing.
+    """
+    expr, address, addr_len = parse_target(text)
+    if not expr:
+        n = addr_len if addr_len is not None else (length if length is not None else 8)
+        return WatchSpec(address, n, access, f"{address:#x}:{n}")
+    table = table or SymbolTable.for_pid(pid)
+    resolved = table.resolve_expr(expr)
+    runtime = table.runtime_address(resolved, pid)
+    n = length if length is not None else resolved.size
+    if length is None and resolved.size not in HW_LENGTHS:
+        raise WatchLimitError(
+            f"{expr} is {resolved.size} bytes ({resolved.type_name or 'no type'}): a hardware watchpoint "
+            f"covers 1, 2, 4 or 8 aligned bytes; watch one of its fields instead"
+        )
+    type_name = resolved.type_name if n == resolved.size else None
+    return WatchSpec(runtime, n, access, expr, type_name)

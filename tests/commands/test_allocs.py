@@ -1,0 +1,159 @@
+"""Allocation alarms through uprobes against the real engine; probes are always removed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hftmem_tui.errors import SourceError
+from hftmem_tui.sources.perf.uprobes import (
+    AllocProbes,
+    find_tracefs,
+    list_session_probes,
+    plan_alloc_probes,
+)
+from tests.conftest import ROOT, run_cli
+
+try:
+    _tracefs = find_tracefs()
+    _ok = os.access(os.path.join(_tracefs, "uprobe_events"), os.W_OK)
+except SourceError:
+    _ok = False
+pytestmark = pytest.mark.skipif(not _ok, reason="uprobes need root and tracefs")
+
+
+def perf_probe_list() -> str:
+    return subprocess.run(["perf", "probe", "-l"], capture_output=True, text=True, timeout=30).stdout
+
+
+def wait_for(cond, timeout: float, step: float = 0.05) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+@pytest.mark.slow
+def test_hot_alloc_raises_the_alarm_with_per_thread_rates(engine):
+    """The "done when": `hftmem allocs PID --duration 3` reports hot-alloc's allocations per thread."""
+    pid = engine("--scenario", "hot-alloc")
+    r = run_cli("allocs", str(pid), "--duration", "3", "--warmup", "0.5", "--hot", "auto")
+    assert r.returncode == 0, r.stderr
+    rows = {ln.split()[1]: ln.split() for ln in r.stdout.splitlines() if ln.strip()[:1].isdigit()}
+    assert set(rows) >= {"hftmem-strat", "hftmem-md", "hftmem-ctl"}, r.stdout
+    header = next(ln for ln in r.stdout.splitlines() if ln.strip().startswith("TID")).split()
+    strat = rows["hftmem-strat"]
+    for fn in ("malloc/s", "new/s"):
+        assert int(strat[header.index(fn)].replace(",", "")) > 1000, r.stdout  # one per message at least
+    assert strat[-1] == "*"  # auto picked the busy-polling strategy thread
+    assert int(rows["hftmem-md"][header.index("malloc/s")].replace(",", "")) == 0
+    alarm = [ln for ln in r.stdout.splitlines() if ln.startswith("ALARM: hot thread")]
+    assert len(alarm) == 1 and "hftmem-strat" in alarm[0]
+    assert "first offenders" in r.stdout and "engine.cpp:" in r.stdout  # a call chain into the engine's source
+    assert "probe cost:" in r.stdout and "us per call" in r.stdout
+    assert not list_session_probes()  # the session removed its probes on the way out
+
+
+def test_healthy_engine_raises_no_alarm(engine):
+    pid = engine()
+    r = run_cli("allocs", str(pid), "--duration", "1.5", "--warmup", "0.5", "--hot", "auto", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    names = {t["tid"]: t["name"] for t in data["threads"]}
+    assert [names[t] for t in data["hot"]] == ["hftmem-strat"]
+    assert data["alarms"] == []
+    strat = next(t for t in data["threads"] if t["name"] == "hftmem-strat")
+    assert sum(strat["calls"].values()) == 0
+    assert {p["function"] for p in data["probes"]} >= {"malloc", "free", "calloc", "realloc", "new", "delete"}
+
+
+def test_sigkill_leaves_no_probe(engine):
+    """SIGKILL of `hftmem allocs`: its guardian removes the session's probes; the engine is never stopped."""
+    pid = engine()
+    proc = subprocess.Popen([sys.executable, "-m", "hftmem_tui.cli", "allocs", str(pid), "--duration", "60"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    group = f"hftmem_{proc.pid}"
+    try:
+        assert wait_for(lambda: len(list_session_probes(group=group)) >= 6, 20), proc.stderr.read1().decode()
+        assert group in perf_probe_list()
+        proc.kill()
+        proc.wait(5)
+        assert wait_for(lambda: not list_session_probes(group=group), 5), list_session_probes(group=group)
+        assert group not in perf_probe_list()
+        assert "TracerPid:\t0" in Path(f"/proc/{pid}/status").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_sigterm_removes_probes_on_the_way_out(engine):
+    pid = engine()
+    proc = subprocess.Popen([sys.executable, "-m", "hftmem_tui.cli", "allocs", str(pid), "--duration", "60"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    group = f"hftmem_{proc.pid}"
+    try:
+        assert wait_for(lambda: len(list_session_probes(group=group)) >= 6, 20)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 128 + signal.SIGTERM
+        assert not list_session_probes(group=group)
+        assert b"Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_stale_group_of_a_dead_session_removed_at_start(engine):
+    """A group left by a session that died with no guardian is removed by the next session."""
+    pid = engine()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = f"hftmem_{dead.pid}"
+    specs, _ = plan_alloc_probes(pid)
+    fd = os.open(os.path.join(_tracefs, "uprobe_events"), os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, f"p:{stale}/malloc {specs[0].path}:{specs[0].offset:#x}\n".encode())
+    finally:
+        os.close(fd)
+    assert list_session_probes(group=stale)
+    with AllocProbes(pid, guardian=False) as probes:
+        assert stale in probes.stale_removed
+        assert not list_session_probes(group=stale)
+        assert list_session_probes(group=probes.group)
+    assert not list_session_probes(group=probes.group)
+
+
+def test_library_without_the_symbol_is_one_note_and_the_rest_counts():
+    """A C program maps no libstdc++: operator new/delete are a note each, malloc still counts."""
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        wait_for(lambda: "libc" in Path(f"/proc/{proc.pid}/maps").read_text(), 5)
+        with AllocProbes(proc.pid, guardian=False) as probes:
+            assert {s.function for s in probes.specs} == {"malloc", "free", "calloc", "realloc"}
+            assert "no libstdc++ mapped: operator new not probed" in probes.notes
+            assert all(isinstance(n, str) and "\n" not in n for n in probes.notes)
+            assert probes.counts()  # counters are open on its thread
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_bad_input_is_one_line(engine):
+    pid = engine()
+    r = run_cli("allocs", "99999999", "--duration", "1")
+    assert r.returncode == 1 and r.stderr.startswith("hftmem: no process with pid 99999999")
+    r = run_cli("allocs", str(pid), "--hot", "abc")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("allocs", str(pid), "--hot", "1", "--duration", "0.2", "--warmup", "0.2")
+    assert r.returncode == 1 and "not a thread of process" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not list_session_probes()

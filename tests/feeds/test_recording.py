@@ -1,0 +1,209 @@
+"""Recording format: encoder + writer + reader on samples parsed from captured /proc text (no process)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import pytest
+
+from hftmem_tui.feeds.recording import (
+    END_RESERVE,
+    Recording,
+    RecordingError,
+    RecordingWriter,
+    SampleEncoder,
+    encode_line,
+    make_header,
+    recording_parts,
+)
+from hftmem_tui.feeds.sampler import LiveSample, TargetInfo
+from hftmem_tui.model.cadence import DutyCycle
+from hftmem_tui.sources import procfs
+from hftmem_tui.sources.process import ProcessInfo, ThreadTimes
+from tests.conftest import FIXTURES
+
+FIX = FIXTURES / "proc"
+STATUS = procfs.parse_status((FIX / "sleep_status").read_text())
+STAT = procfs.parse_stat((FIX / "sleep_stat").read_text())
+ROLLUP = procfs.parse_smaps_rollup((FIX / "sleep_smaps_rollup").read_text())
+MAPS = procfs.parse_smaps((FIX / "sleep_smaps").read_text())
+INFO = TargetInfo(STATUS.tgid, STATUS.name, "/usr/bin/sleep", ("sleep", "1000"), "root", 1700000000.0, "box1",
+                  procfs.SchedInfo("SCHED_OTHER", 0, 0, frozenset({0, 1})), engine=False)
+
+
+def _sample(seq, *, rss_kb=None, rollup=True, mappings=None):
+    status = dataclasses.replace(STATUS, vm_rss_kb=rss_kb) if rss_kb is not None else STATUS
+    proc = ProcessInfo(STATUS.tgid, STATUS.name, ("sleep",), None, "root", 1.0, 0.5, status.vm_rss_kb * 1024,
+                       1 << 20, None, None, None, 1, (ThreadTimes(STATUS.tgid, 0.01, 0.0),), 0, 3)
+    return LiveSample(seq, 1700000100.0 + seq, status, STAT, proc, ROLLUP if rollup else None, mappings,
+                      None, None, (), {"status": 0.1})
+
+
+def _header():
+    return make_header(INFO, interval_s=1.0, smaps_every=3, rollup_every=1, budget=0.01,
+                       perf_interval_ms=None, recorded_at=1700000100.0)
+
+
+def _write(path, samples, *, end="duration reached"):
+    w = RecordingWriter(str(path))
+    w.open(_header())
+    enc = SampleEncoder()
+    for s in samples:
+        w.write_sample(encode_line(enc.encode(s, first_in_file=w.samples_in_file == 0)))
+    if end:
+        w.end(end)
+    else:
+        w.close()
+    return path
+
+
+def _grown_maps():
+    """MAPS with the first mapping gone, the largest one grown, and one new mapping."""
+    big = max(MAPS, key=lambda m: m.rss_kb)
+    rest = [dataclasses.replace(m, rss_kb=m.rss_kb + 400) if m is big else m for m in MAPS[1:]]
+    new = procfs.Mapping(0x7F0000000000, 0x7F0000100000, "rw-p", 0, "00:00", 0, "", size_kb=1024, rss_kb=512)
+    return tuple(sorted(rest + [new], key=lambda m: m.start))
+
+
+def test_round_trip_rebuilds_mappings_from_deltas(tmp_path):
+    """The reader rebuilds each full mapping table from the first read plus deltas."""
+    grown = _grown_maps()
+    path = _write(tmp_path / "r.jsonl", [_sample(1, mappings=MAPS), _sample(2, rollup=False),
+                                         _sample(3, mappings=grown, rss_kb=STATUS.vm_rss_kb + 912)])
+    lines = path.read_bytes().splitlines()
+    assert "mappings_delta" in json.loads(lines[3]) and "mappings" not in json.loads(lines[3])
+    rec = Recording.open(str(path))
+    assert rec.header["pid"] == STATUS.tgid and rec.header["host"] == "box1" and rec.header["version"] == 1
+    got = list(rec.samples())
+    assert rec.notice is None and rec.complete and rec.end["reason"] == "duration reached"
+    assert [s["seq"] for s in got] == [1, 2, 3]
+    as_dicts = [{**dataclasses.asdict(m), "mode": m.mode, "name": m.name, "kind": m.kind, "dirty_kb": m.dirty_kb}
+                for m in grown]
+    assert got[2]["mappings"] == as_dicts
+    assert len(got[0]["mappings"]) == len(MAPS)
+    assert got[1]["mappings"] == got[0]["mappings"] and "mappings" not in got[1]["fresh"]
+    assert got[1]["rollup"] == dataclasses.asdict(ROLLUP) and "rollup" not in got[1]["fresh"]
+    assert got[2]["status"]["vm_rss_kb"] == STATUS.vm_rss_kb + 912
+    assert got[2]["process"]["cmdline"] == ["sleep", "1000"]  # identity comes from the header
+
+
+def test_truncated_last_line_reads_up_to_it(tmp_path):
+    """A recorder killed mid-write: every whole sample reads, the notice names the line."""
+    path = _write(tmp_path / "r.jsonl", [_sample(i, mappings=MAPS if i == 1 else None) for i in range(1, 6)], end=None)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 40])  # cut the 5th sample short
+    rec = Recording.open(str(path))
+    got = list(rec.samples())
+    assert [s["seq"] for s in got] == [1, 2, 3, 4]
+    assert not rec.complete
+    assert rec.damage.line == 6 and "truncated" in rec.notice and "read 4 samples" in rec.notice
+    assert rec.damage.offset == data.rindex(b"\n", 0, len(data) - 1) + 1
+
+
+def test_corrupt_middle_line_stops_there(tmp_path):
+    path = _write(tmp_path / "r.jsonl", [_sample(i, mappings=MAPS if i == 1 else None) for i in range(1, 6)])
+    lines = path.read_bytes().split(b"\n")
+    lines[3] = lines[3][:30] + b"\x00garbage" + lines[3][30:]
+    path.write_bytes(b"\n".join(lines))
+    rec = Recording.open(str(path))
+    assert [s["seq"] for s in rec.samples()] == [1, 2]
+    assert rec.damage.line == 4 and "corrupt" in rec.notice and "\n" not in rec.notice
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty file"),
+    (b"hello world\n", "not a hftmem recording"),
+    (b'{"type":"header","format":"hftmem-recording","version":99}\n', "version 99 is not supported"),
+    (b'{"type":"header","format":"hftmem-rec', "header line is truncated"),
+    (b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)), "not a hftmem recording"),
+])
+def test_bad_files_give_one_line(tmp_path, content, message):
+    p = tmp_path / "bad"
+    p.write_bytes(content)
+    with pytest.raises(RecordingError) as e:
+        Recording.open(str(p))
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(RecordingError, match="No such file"):
+        Recording.open(str(tmp_path / "nope"))
+    with pytest.raises(RecordingError, match="directory"):
+        Recording.open(str(tmp_path))
+
+
+def test_rotation_keeps_k_self_contained_files_under_the_cap(tmp_path):
+    """Every file is under the cap, starts with a header, and its first sample has the full table."""
+    path = tmp_path / "r.jsonl"
+    one = len(encode_line(SampleEncoder().encode(_sample(1, mappings=MAPS), first_in_file=True)))
+    cap = one + 6 * len(encode_line(SampleEncoder().encode(_sample(2), first_in_file=False))) + 2048
+    w = RecordingWriter(str(path), max_bytes=cap, rotate=2)
+    w.open(_header())
+    enc = SampleEncoder()
+    for i in range(1, 40):
+        s = _sample(i, mappings=MAPS if i == 1 else None)
+        line = encode_line(enc.encode(s, first_in_file=w.samples_in_file == 0))
+        if not w.fits(line):
+            w.next_file(_header())
+            line = encode_line(enc.encode(s, first_in_file=True))
+        w.write_sample(line)
+    w.end("stopped by SIGTERM")
+    parts = recording_parts(str(path))
+    assert parts == [f"{path}.2", f"{path}.1", str(path)] and not os.path.exists(f"{path}.3")
+    seqs = []
+    for p in parts:
+        assert os.path.getsize(p) <= cap
+        rec = Recording.open(p)
+        got = list(rec.samples())
+        assert rec.complete and rec.notice is None and got
+        assert len(got[0]["mappings"]) == len(MAPS) and got[0]["rollup"] is not None
+        seqs += [s["seq"] for s in got]
+    assert seqs == list(range(seqs[0], 40))  # contiguous: nothing lost between parts
+    assert Recording.open(parts[0]).header["part"] < Recording.open(parts[-1]).header["part"]
+
+
+def test_fits_reserves_room_for_the_end_line(tmp_path):
+    w = RecordingWriter(str(tmp_path / "r"), max_bytes=4096)
+    w.open(_header())
+    w.write_sample(b"x" * 10 + b"\n")
+    assert not w.fits(b"y" * (4096 - w.size - END_RESERVE + 1))
+    assert w.fits(b"y" * (4096 - w.size - END_RESERVE))
+    w.end("size cap")
+
+
+def test_bad_output_paths(tmp_path):
+    with pytest.raises(RecordingError, match="No such file or directory"):
+        RecordingWriter(str(tmp_path / "missing" / "r.jsonl")).create()
+    with pytest.raises(RecordingError, match="Is a directory"):
+        RecordingWriter(str(tmp_path)).create()
+
+
+def test_duty_cycle_by_count_and_by_cost():
+    d = DutyCycle(every=3, budget=0.01)
+    assert d.due(0.0)
+    d.ran(0.0, 0.002)  # 2 ms: allowed every 0.2 s
+    assert [d.due(t) for t in (1.0, 2.0, 3.0)] == [False, False, True]
+    d.ran(3.0, 3.5)  # 500 ms: now at most every 50 s
+    assert [d.due(3.0 + k) for k in (1, 2, 3, 10)] == [False, False, False, False]
+    assert d.skipped == 2 and d.due(60.0)
+    with pytest.raises(ValueError):
+        DutyCycle(every=0)
+
+
+def test_samples_have_the_snapshot_json_shape(tmp_path):
+    """replay can treat a recorded sample like Snapshot.to_json(): same keys, same nested shapes."""
+    from hftmem_tui.feeds.sampler import PerfInterval
+    from hftmem_tui.feeds.snapshot import Snapshot
+    from hftmem_tui.sources.perf.stat import PerfSample
+
+    perf = PerfInterval(2.0, 1.0, 1, {"page-faults": 12.0}, frozenset({"cycles"}), frozenset())
+    s = dataclasses.replace(_sample(1, mappings=MAPS), perf=perf)
+    got = next(Recording.open(str(_write(tmp_path / "r.jsonl", [s]))).samples())
+    assert {f.name for f in dataclasses.fields(Snapshot)} <= set(got)
+    assert set(got["process"]) == {f.name for f in dataclasses.fields(ProcessInfo)}
+    assert set(got["perf"]) == {f.name for f in dataclasses.fields(PerfSample)} and got["perf_span_s"] == 1.0
+    assert set(got["sched"]) == {f.name for f in dataclasses.fields(procfs.SchedInfo)}
+    assert set(got["mappings"][0]) == {f.name for f in dataclasses.fields(procfs.Mapping)} | {
+        "mode", "name", "kind", "dirty_kb"}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hftmem_tui.engine_abi import SCENARIOS
 from hftmem_tui.sources.paths import cache_root
-from hftmem_tui.sources.perf.stat import _die_with_parent
+from hftmem_tui.sources.process import die_with_parent as _kill_with_parent
 from hftmem_tui.errors import EngineError, NoSuchProcess, NotAnEngine, ToolFailed, ToolMissing
 
 ENGINE_BINARY = "hftmem-engine"
@@ -163,7 +163,7 @@ def start_engine(scenarios: list[str] | tuple[str, ...] = (), *, spin: bool = Fa
     # stderr is a pipe only until start-up is confirmed: then we close our end (the engine ignores SIGPIPE).
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
-                            preexec_fn=_die_with_parent if die_with_parent else None)
+                            preexec_fn=_kill_with_parent if die_with_parent else None)
     name = control or control_name(proc.pid)
     deadline = time.monotonic() + ready_timeout
     try:

@@ -5,6 +5,7 @@ Only the one target pid is ever queried (glances' cost came from iterating every
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from dataclasses import dataclass
 
@@ -130,3 +131,13 @@ def stop_child(proc: subprocess.Popen, timeout: float = 2.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=timeout)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a forked child (``preexec_fn``): ask the kernel for SIGKILL when our parent thread dies."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from dataclasses import fields as _fields
 from dataclasses import dataclass
 
@@ -606,3 +607,144 @@ def check_target(pid: int, procfs: str = PROCFS) -> Status:
     if status.state == "Z":  # became a zombie between the two reads
         raise ZombieProcess(pid)
     return status
+
+
+# --------------------------------------------------------------------------- tasks, links, system
+
+def list_tasks(pid: int, procfs: str = PROCFS) -> tuple[int, ...]:
+    """Thread ids of pid, sorted (/proc/PID/task). Raises NoSuchProcess, AccessDenied, SourceError."""
+    path = _pid_path(pid, "task", procfs)
+    try:
+        names = os.listdir(path)
+    except (FileNotFoundError, ProcessLookupError) as e:
+        raise NoSuchProcess(pid) from e
+    except PermissionError as e:
+        raise AccessDenied(pid, "task", PERMISSION_HINT) from e
+    except OSError as e:
+        raise SourceError(f"cannot list {path}: {e.strerror or e}") from e
+    return tuple(sorted(int(n) for n in names if n.isdigit()))
+
+
+def task_alive(pid: int, tid: int, procfs: str = PROCFS) -> bool:
+    """Whether thread tid of pid still has a /proc entry (a zombie leader keeps its entry)."""
+    return os.path.exists(_pid_path(pid, f"task/{tid}", procfs))
+
+
+def process_alive(pid: int, procfs: str = PROCFS) -> bool:
+    """Whether pid has a /proc entry (a zombie still has one: see read_stat's state)."""
+    return os.path.isdir(f"{procfs}/{pid}")
+
+
+def read_task_stat(pid: int, tid: int, procfs: str = PROCFS) -> Stat:
+    """/proc/PID/task/TID/stat. Raises NoSuchProcess (thread or process gone), AccessDenied."""
+    text = read_text(pid, f"task/{tid}/stat", procfs)
+    if not text:
+        raise NoSuchProcess(pid, f"thread {tid} exited while reading")
+    return parse_stat(text)
+
+
+def read_comm(pid: int, tid: int | None = None, procfs: str = PROCFS) -> str:
+    """The command name of pid (or of its thread tid), decoded losslessly (surrogateescape).
+
+    Raises NoSuchProcess, AccessDenied.
+    """
+    name = "comm" if tid is None else f"task/{tid}/comm"
+    return read_text(pid, name, procfs).removesuffix("\n")
+
+
+def read_link(pid: int, name: str, procfs: str = PROCFS) -> str:
+    """readlink of /proc/PID/<name> (exe, cwd, root, fd/N), decoded losslessly.
+
+    Raises NoSuchProcess, AccessDenied, SourceError.
+    """
+    path = _pid_path(pid, name, procfs)
+    try:
+        return os.fsdecode(os.readlink(os.fsencode(path)))
+    except (FileNotFoundError, ProcessLookupError) as e:
+        raise NoSuchProcess(pid) from e
+    except PermissionError as e:
+        raise AccessDenied(pid, name, PERMISSION_HINT) from e
+    except OSError as e:
+        raise SourceError(f"cannot read link {path}: {e.strerror or e}") from e
+
+
+def exe_identity(pid: int, procfs: str = PROCFS) -> tuple[str, int, int]:
+    """(path without " (deleted)", st_dev, st_ino) of the file /proc/PID/exe points at.
+
+    The device and inode identify the file even when the path is reused or only exists in
+    another mount namespace. Raises NoSuchProcess, AccessDenied, SourceError.
+    """
+    path = read_link(pid, "exe", procfs).removesuffix(" (deleted)")
+    link = _pid_path(pid, "exe", procfs)
+    try:
+        st = os.stat(link)
+    except (FileNotFoundError, ProcessLookupError) as e:
+        raise NoSuchProcess(pid) from e
+    except PermissionError as e:
+        raise AccessDenied(pid, "exe", PERMISSION_HINT) from e
+    except OSError as e:
+        raise SourceError(f"cannot stat {link}: {e.strerror or e}") from e
+    return path, st.st_dev, st.st_ino
+
+
+def read_system(name: str, procfs: str = PROCFS) -> str | None:
+    """A system-wide /proc file (``sys/kernel/perf_event_paranoid``, ``meminfo``, ``self/status``),
+    stripped; None when it does not exist or cannot be read (a kernel without that feature)."""
+    try:
+        with open(f"{procfs}/{name}", "rb") as f:
+            return f.read().decode("utf-8", "surrogateescape").strip()
+    except OSError:
+        return None
+
+
+def read_system_int(name: str, procfs: str = PROCFS) -> int | None:
+    """A system-wide /proc file holding one integer (ptrace_scope, perf_event_paranoid), or None
+    when it is missing or not an integer."""
+    text = read_system(name, procfs)
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def boot_id(procfs: str = PROCFS) -> str:
+    """This boot's id (sys/kernel/random/boot_id), "" when unavailable: keys per-boot caches."""
+    return read_system("sys/kernel/random/boot_id", procfs) or ""
+
+
+def own_cap_effective(procfs: str = PROCFS) -> int:
+    """hftmem's own effective capability mask (CapEff of /proc/self/status), 0 when unreadable."""
+    for line in (read_system("self/status", procfs) or "").split("\n"):
+        if line.startswith("CapEff:"):
+            try:
+                return int(line.split(":", 1)[1].strip(), 16)
+            except ValueError:
+                return 0
+    return 0
+
+
+def own_mounts(procfs: str = PROCFS) -> tuple[tuple[str, str, str], ...]:
+    """(device, mount point, fs type) of each line of /proc/self/mounts (octal escapes decoded)."""
+    out = []
+    for line in (read_system("self/mounts", procfs) or "").split("\n"):
+        parts = line.split()
+        if len(parts) >= 3:
+            out.append(tuple(_unescape_mount(p) for p in parts[:3]))
+    return tuple(out)
+
+
+def _unescape_mount(field: str) -> str:
+    # /proc/self/mounts writes space, tab, newline and backslash as \040 \011 \012 \134.
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def set_oom_score_adj(pid: int, value: int, procfs: str = PROCFS) -> None:
+    """Write /proc/PID/oom_score_adj (for our own children, e.g. gdb). Raises SourceError."""
+    path = _pid_path(pid, "oom_score_adj", procfs)
+    try:
+        with open(path, "w") as f:
+            f.write(str(value))
+    except (FileNotFoundError, ProcessLookupError) as e:
+        raise NoSuchProcess(pid) from e
+    except OSError as e:
+        raise SourceError(f"cannot write {path}: {e.strerror or e}") from e

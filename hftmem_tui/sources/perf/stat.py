@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from hftmem_tui.sources.process import die_with_parent
 from hftmem_tui.errors import AccessDenied, NoSuchProcess, ToolFailed, ToolMissing
 
 SOFTWARE_EVENTS = ("page-faults", "minor-faults", "major-faults", "context-switches",
@@ -120,16 +121,6 @@ def _error_from_stderr(pid: int, text: str, rc: int | None) -> Exception:
     return ToolFailed(f"perf stat failed: {first}")
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the forked child: ask the kernel for SIGKILL when our parent thread dies."""
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
 def _perf_binary() -> str:
     path = shutil.which("perf")
     if path is None:
@@ -167,7 +158,7 @@ class PerfStream:
         env = dict(os.environ, LC_ALL="C")  # no locale digit grouping in the CSV
         self._proc = subprocess.Popen(self.command, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                                      preexec_fn=_die_with_parent if self.die_with_parent else None)
+                                      preexec_fn=die_with_parent if self.die_with_parent else None)
         os.set_blocking(self._proc.stdout.fileno(), False)
 
     def __enter__(self) -> PerfStream:

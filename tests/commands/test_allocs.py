@@ -13,12 +13,7 @@ from pathlib import Path
 import pytest
 
 from hftmem_tui.errors import SourceError
-from hftmem_tui.sources.perf.uprobes import (
-    AllocProbes,
-    find_tracefs,
-    list_session_probes,
-    plan_alloc_probes,
-)
+from hftmem_tui.sources.perf.uprobes import find_tracefs, list_session_probes
 from tests.conftest import ROOT, run_cli
 
 try:
@@ -111,41 +106,6 @@ def test_sigterm_removes_probes_on_the_way_out(engine):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-def test_stale_group_of_a_dead_session_removed_at_start(engine):
-    """A group left by a session that died with no guardian is removed by the next session."""
-    pid = engine()
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    stale = f"hftmem_{dead.pid}"
-    specs, _ = plan_alloc_probes(pid)
-    fd = os.open(os.path.join(_tracefs, "uprobe_events"), os.O_WRONLY | os.O_APPEND)
-    try:
-        os.write(fd, f"p:{stale}/malloc {specs[0].path}:{specs[0].offset:#x}\n".encode())
-    finally:
-        os.close(fd)
-    assert list_session_probes(group=stale)
-    with AllocProbes(pid, guardian=False) as probes:
-        assert stale in probes.stale_removed
-        assert not list_session_probes(group=stale)
-        assert list_session_probes(group=probes.group)
-    assert not list_session_probes(group=probes.group)
-
-
-def test_library_without_the_symbol_is_one_note_and_the_rest_counts():
-    """A C program maps no libstdc++: operator new/delete are a note each, malloc still counts."""
-    proc = subprocess.Popen(["sleep", "30"])
-    try:
-        wait_for(lambda: "libc" in Path(f"/proc/{proc.pid}/maps").read_text(), 5)
-        with AllocProbes(proc.pid, guardian=False) as probes:
-            assert {s.function for s in probes.specs} == {"malloc", "free", "calloc", "realloc"}
-            assert "no libstdc++ mapped: operator new not probed" in probes.notes
-            assert all(isinstance(n, str) and "\n" not in n for n in probes.notes)
-            assert probes.counts()  # counters are open on its thread
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_bad_input_is_one_line(engine):

@@ -7,7 +7,7 @@ from hftmem_tui.sources.perf.stat import (
     DEFAULT_EVENTS,
     HARDWARE_EVENTS,
     PerfStream,
-    _error_from_stderr,
+    error_from_stderr,
     parse_perf_csv_line,
 )
 from tests.conftest import FIXTURES
@@ -71,12 +71,12 @@ def test_sample_building_maps_modifiers_back():
 
 
 def test_refusal_becomes_one_line_access_denied():
-    err = _error_from_stderr(42, (FIX / "refused_stderr.txt").read_text(), 255)
+    err = error_from_stderr(42, (FIX / "refused_stderr.txt").read_text(), 255)
     assert isinstance(err, AccessDenied) and "\n" not in str(err)
     assert "Access to performance monitoring" in str(err) and "perf_event_paranoid=" in str(err)
 
 
 def test_missing_pid_and_unknown_failure():
-    assert isinstance(_error_from_stderr(9, "Problems finding threads of monitor\n\n Usage: ...", 234), NoSuchProcess)
-    err = _error_from_stderr(9, "event syntax error: 'bogus'\n", 129)
+    assert isinstance(error_from_stderr(9, "Problems finding threads of monitor\n\n Usage: ...", 234), NoSuchProcess)
+    err = error_from_stderr(9, "event syntax error: 'bogus'\n", 129)
     assert isinstance(err, ToolFailed) and str(err) == "perf stat failed: event syntax error: 'bogus'"

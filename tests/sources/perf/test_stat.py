@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import time
+
+import pytest
+
 from hftmem_tui.errors import AccessDenied, NoSuchProcess, ToolFailed
 from hftmem_tui.sources.perf.stat import (
     DEFAULT_EVENTS,
@@ -80,3 +86,21 @@ def test_missing_pid_and_unknown_failure():
     assert isinstance(error_from_stderr(9, "Problems finding threads of monitor\n\n Usage: ...", 234), NoSuchProcess)
     err = error_from_stderr(9, "event syntax error: 'bogus'\n", 129)
     assert isinstance(err, ToolFailed) and str(err) == "perf stat failed: event syntax error: 'bogus'"
+
+
+def test_stream_ends_when_the_target_dies_unreaped():
+    """A killed, not yet reaped target is a zombie (its state read through procfs): the stream ends."""
+    if shutil.which("perf") is None:
+        pytest.skip("perf is not installed")
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        with PerfStream(child.pid, interval_ms=100, events=("task-clock", "page-faults")) as stream:
+            samples = stream.samples()
+            next(samples)
+            child.kill()  # no wait(): it stays a zombie until the end of the test
+            t0 = time.monotonic()
+            rest = list(samples)
+            assert time.monotonic() - t0 < 5 and len(rest) < 40
+    finally:
+        child.kill()
+        child.wait()

@@ -319,9 +319,9 @@ def _seconds(text: str) -> float:
 
 def cmd_allocs(args: argparse.Namespace) -> int:
     """Per-thread allocator calls through uprobes; alarms for hot threads that allocate after warm-up."""
-    from hftmem_tui.commands.allocs import run_allocs
+    from hftmem_tui.commands.allocs import run
 
-    return run_allocs(args.pid, duration=args.duration, warmup=args.warmup, hot=args.hot, as_json=args.json)
+    return run(args)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

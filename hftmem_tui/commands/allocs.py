@@ -7,6 +7,7 @@ SIGTERM/SIGHUP (they unwind like an exception), the uprobe group's guardian on S
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -19,7 +20,12 @@ from hftmem_tui.sources import procfs
 from hftmem_tui.sources.perf.calibration import cost_per_call
 from hftmem_tui.sources.shutdown import unwind_on_hangup
 
-__all__ = ["run_allocs"]
+__all__ = ["run", "run_allocs"]
+
+
+def run(args: argparse.Namespace) -> int:
+    """``hftmem allocs PID [--duration S] [--warmup S] [--hot TID,...|auto] [--json]`` (see run_allocs)."""
+    return run_allocs(args.pid, duration=args.duration, warmup=args.warmup, hot=args.hot, as_json=args.json)
 
 
 def run_allocs(pid: int, *, duration: float, warmup: float, hot: list[int] | str | None, as_json: bool) -> int:

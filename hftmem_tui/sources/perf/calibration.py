@@ -132,7 +132,7 @@ def _measure_call(calls: int = 4000, rounds: int = 3) -> float:
     """Seconds one probed call adds to the caller: a probe on our own libc malloc, timed with
     and without its counting event (the same trap the target pays)."""
     tracefs = uprobes.find_tracefs()
-    group = f"{uprobes.GROUP_PREFIX}{os.getpid()}"
+    group = uprobes.session_group()
     libc_path = next((m.path for m in read_exec_mappings(os.getpid()) if uprobes.is_libc(m.path)), None)
     if libc_path is None:
         raise ProbeError("no libc mapped in this process")

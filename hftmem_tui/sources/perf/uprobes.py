@@ -50,6 +50,7 @@ __all__ = [
     "remove_group",
     "remove_probe",
     "remove_stale_groups",
+    "session_group",
     "signals_deferred",
 ]
 
@@ -158,6 +159,11 @@ def remove_group(group: str, tracefs: str | None = None) -> int:
     return removed
 
 
+def session_group() -> str:
+    """The probe group of this hftmem process: ``hftmem_<our pid>``."""
+    return f"{GROUP_PREFIX}{os.getpid()}"
+
+
 def _group_owner(group: str) -> int | None:
     m = re.fullmatch(rf"{GROUP_PREFIX}(\d+)", group)
     return int(m.group(1)) if m else None
@@ -202,7 +208,7 @@ class UprobeGroup:
         self.tracefs = tracefs or find_tracefs()
         if not os.access(_events_file(self.tracefs), os.W_OK):
             raise AccessDenied(pid, "uprobe_events", "defining uprobes needs root (CAP_SYS_ADMIN)")
-        self.group = group or f"{GROUP_PREFIX}{os.getpid()}"
+        self.group = group or session_group()
         self._want_guardian = guardian
         self._guardian: subprocess.Popen | None = None
         self._closed = False
@@ -213,11 +219,12 @@ class UprobeGroup:
         if self._closed:
             raise ProbeError(f"uprobe group {self.group} is closed")
         if self._want_guardian and self._guardian is None:
-            self._guardian = subprocess.Popen(
-                [sys.executable, "-I", uprobe_guardian.__file__, self.group, _events_file(self.tracefs)],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True,  # a terminal's SIGINT/SIGHUP to our group must not take it down first
-            )
+            with signals_deferred():  # a SIGTERM must not lose the Popen we have to close
+                self._guardian = subprocess.Popen(
+                    [sys.executable, "-I", uprobe_guardian.__file__, self.group, _events_file(self.tracefs)],
+                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    start_new_session=True,  # a terminal's SIGINT/SIGHUP to our group must not take it down first
+                )
         return define_probe(self.tracefs, self.group, event, path, offset)
 
     def close(self) -> None:

@@ -72,7 +72,7 @@ class TourApp(HftmemApp):
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._pending_highlight: Chapter | None = None
         self.watch_results: list[list[str]] = []
-        self._watch = None  # the PerfWatch in flight, closed on quit and on chapter change
+        self._watch = None  # the FirstHitWatch in flight, closed on quit and on chapter change
         self._panel: TourPanel | None = None
         self._refocus_tour = False
 

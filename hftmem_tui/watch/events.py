@@ -14,6 +14,8 @@ __all__ = ["Armed", "Disarmed", "GdbChanged", "HitsSeen", "Resolved", "WatchEven
 
 @dataclass(frozen=True, slots=True)
 class Resolved:
+    """A target resolved to a spec (``error`` None), or the reason it could not be."""
+
     wid: int
     spec: WatchSpec | None
     backend: str
@@ -22,6 +24,8 @@ class Resolved:
 
 @dataclass(frozen=True, slots=True)
 class Armed:
+    """A watchpoint is armed; ``info`` says how (perf on N threads, or gdb)."""
+
     wid: int
     info: str
     events: int = 0

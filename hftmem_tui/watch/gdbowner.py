@@ -32,6 +32,7 @@ class GdbOwner:
         self.guards: dict[int, HitRateGuard] = {}
 
     def detach(self) -> None:
+        """Detach gdb if attached (the target runs untraced) and post what the session cost."""
         if self.session is None:
             return
         s, self.session = self.session, None
@@ -62,6 +63,7 @@ class GdbOwner:
         return True
 
     def arm(self, wid: int, spec: WatchSpec, max_rate: float) -> None:
+        """Attach if needed and insert the watchpoint; posts Armed, or Disarmed with the reason."""
         try:
             if self.session is None:
                 self.session = GdbSession(self.pid)
@@ -77,6 +79,7 @@ class GdbOwner:
                 self.detach()
 
     def disarm(self, wid: int, reason: str | None) -> None:
+        """Delete one watchpoint and post Disarmed(reason); the last one detaches gdb."""
         wp = self.wps.pop(wid, None)
         self.guards.pop(wid, None)
         if wp is not None and self.session is not None:
@@ -87,6 +90,8 @@ class GdbOwner:
             self.detach()
 
     def next_hit(self) -> None:
+        """Wait up to 0.1 s for a hit and post it; the guard queues a disarm for a hot field. A failed
+        session (the target exited, gdb died) disarms every watchpoint and detaches."""
         try:
             hit = self.session.next_hit(0.1)
         except SourceError as e:  # the target exited, or gdb failed: every gdb watchpoint is gone

@@ -79,13 +79,15 @@ class WatchPane(Vertical):
             super().__init__()
             self.event = event
 
-    def __init__(self, pid: int, *, live: bool = True, id: str | None = None) -> None:
+    def __init__(self, pid: int, *, live: bool = True, controller: WatchController | None = None,
+                 id: str | None = None) -> None:
         super().__init__(id=id)
         self.pid = pid
         self.live = live
         self.via: str | None = None  # None: perf when permitted, else gdb
         self.access = "write"
-        self.controller = WatchController(pid, lambda event: self.post_message(self.Reported(event)))
+        self.controller = controller or WatchController(pid)
+        self.controller.set_post(lambda event: self.post_message(self.Reported(event)))
         self.hit_log: dict[str, tuple[ArmedWatch, WatchHit]] = {}
         self._hits_seen = 0
         self._shown: dict[int, tuple] = {}  # the cells last drawn, per watch id

@@ -133,14 +133,17 @@ def _parse_max_rate(text: str, backend: str) -> float:
 class WatchController:
     """Arm and disarm watchpoints on ``pid``; ``post(event)`` is called from the worker threads.
 
+    ``post`` may be given later (``set_post``): the App can build the controller with the
+    target's other services and hand it to the pane, which then receives its events.
+
     Requests (``arm``, ``confirm``, ``disarm``) and events handed back (``resolved``, ``armed``,
     ``hits_seen``, ``disarmed``, ``gdb_changed``) run on the caller's thread. ``shutdown()``
     disarms everything and detaches gdb, waiting for it (the target must end untraced).
     """
 
-    def __init__(self, pid: int, post: Callable[[WatchEvent], None]) -> None:
+    def __init__(self, pid: int, post: Callable[[WatchEvent], None] | None = None) -> None:
         self.pid = pid
-        self._post = post
+        self._post_to = post
         self.watches: dict[int, ArmedWatch] = {}
         self.gdb_attached = False
         self.gdb_text = ""
@@ -152,6 +155,14 @@ class WatchController:
         self._gdb_thread: threading.Thread | None = None
         self._handles_lock = threading.Lock()
         self._shutting_down = False
+
+    def set_post(self, post: Callable[[WatchEvent], None]) -> None:
+        """Where the worker threads report from now on (called from those threads)."""
+        self._post_to = post
+
+    def _post(self, event: WatchEvent) -> None:
+        if self._post_to is not None:  # nobody listening yet: a thread's report is dropped, never raised
+            self._post_to(event)
 
     # ------------------------------------------------------------------ what the UI shows
     def check_perf(self) -> None:

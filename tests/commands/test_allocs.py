@@ -28,6 +28,20 @@ def perf_probe_list() -> str:
     return subprocess.run(["perf", "probe", "-l"], capture_output=True, text=True, timeout=30).stdout
 
 
+def allocs(*args: str, timeout: float = 60.0) -> tuple[subprocess.CompletedProcess, str]:
+    """`hftmem allocs ...` as run_cli runs it, and the probe group its session used (hftmem_<its pid>):
+    other sessions on this machine may hold probes of their own meanwhile."""
+    proc = subprocess.Popen([sys.executable, "-m", "hftmem_tui.cli", "allocs", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), f"hftmem_{proc.pid}"
+
+
 def wait_for(cond, timeout: float, step: float = 0.05) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -41,7 +55,7 @@ def wait_for(cond, timeout: float, step: float = 0.05) -> bool:
 def test_hot_alloc_raises_the_alarm_with_per_thread_rates(engine):
     """The "done when": `hftmem allocs PID --duration 3` reports hot-alloc's allocations per thread."""
     pid = engine("--scenario", "hot-alloc")
-    r = run_cli("allocs", str(pid), "--duration", "3", "--warmup", "0.5", "--hot", "auto")
+    r, group = allocs(str(pid), "--duration", "3", "--warmup", "0.5", "--hot", "auto")
     assert r.returncode == 0, r.stderr
     rows = {ln.split()[1]: ln.split() for ln in r.stdout.splitlines() if ln.strip()[:1].isdigit()}
     assert set(rows) >= {"hftmem-strat", "hftmem-md", "hftmem-ctl"}, r.stdout
@@ -55,7 +69,7 @@ def test_hot_alloc_raises_the_alarm_with_per_thread_rates(engine):
     assert len(alarm) == 1 and "hftmem-strat" in alarm[0]
     assert "first offenders" in r.stdout and "engine.cpp:" in r.stdout  # a call chain into the engine's source
     assert "probe cost:" in r.stdout and "us per call" in r.stdout
-    assert not list_session_probes()  # the session removed its probes on the way out
+    assert not list_session_probes(group=group)  # the session removed its probes on the way out
 
 
 def test_healthy_engine_raises_no_alarm(engine):
@@ -114,6 +128,6 @@ def test_bad_input_is_one_line(engine):
     assert r.returncode == 1 and r.stderr.startswith("hftmem: no process with pid 99999999")
     r = run_cli("allocs", str(pid), "--hot", "abc")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
-    r = run_cli("allocs", str(pid), "--hot", "1", "--duration", "0.2", "--warmup", "0.2")
+    r, group = allocs(str(pid), "--hot", "1", "--duration", "0.2", "--warmup", "0.2")
     assert r.returncode == 1 and "not a thread of process" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    assert not list_session_probes()
+    assert not list_session_probes(group=group)

@@ -19,16 +19,20 @@ try:
 except SourceError:
     _ok = False
 
-_COSTS = ("import json; from hftmem_tui.sources.perf.calibration import cost_per_call, cost_per_hit; "
-          "print(json.dumps([cost_per_hit(refresh={r}), cost_per_call(refresh={r})]))")
+_COSTS = ("import json, os; from hftmem_tui.sources.perf.calibration import cost_per_call, cost_per_hit; "
+          "print(json.dumps([cost_per_hit(refresh={r}), cost_per_call(refresh={r}), os.getpid()]))")
 
 
 def _costs(cache, refresh: bool = False) -> list:
-    """Both costs from a fresh process (no in-memory memo), with its cache under ``cache``."""
+    """Both costs from a fresh process (no in-memory memo), with its cache under ``cache``; checks that
+    it left no probe behind."""
     r = subprocess.run([sys.executable, "-c", _COSTS.format(r=refresh)], cwd=ROOT, capture_output=True,
                        text=True, timeout=120, env=dict(os.environ, XDG_CACHE_HOME=str(cache)))
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    hit, call, pid = json.loads(r.stdout)
+    if _ok:
+        assert not list_session_probes(group=f"hftmem_{pid}")  # the calibration probe is gone
+    return [hit, call]
 
 
 @pytest.mark.skipif(not _ok, reason="uprobes need root and a mounted tracefs")
@@ -39,7 +43,6 @@ def test_both_costs_measured_once_per_boot_in_one_file(tmp_path):
     data = json.loads(path.read_text())
     assert data == {"boot_id": procfs.boot_id(), "costs": {"breakpoint_hit_s": hit, "uprobe_call_s": call}}
     assert _costs(tmp_path) == [hit, call]  # read back, not measured again
-    assert not list_session_probes()  # the calibration probe is gone
 
     path.write_text(json.dumps({"boot_id": "another boot", "costs": {"breakpoint_hit_s": 1.0, "uprobe_call_s": 1.0}}))
     again = _costs(tmp_path)

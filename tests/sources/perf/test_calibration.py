@@ -38,7 +38,7 @@ def _costs(cache, refresh: bool = False) -> list:
 @pytest.mark.skipif(not _ok, reason="uprobes need root and a mounted tracefs")
 def test_both_costs_measured_once_per_boot_in_one_file(tmp_path):
     hit, call = _costs(tmp_path)
-    assert 0 < hit < 0.01 and 0 < call < 0.01
+    assert 0 <= hit < 0.01 and 0 <= call < 0.01  # 0 when the machine's noise exceeds the trap
     path = tmp_path / "hftmem" / "perf-cost.json"
     data = json.loads(path.read_text())
     assert data == {"boot_id": procfs.boot_id(), "costs": {"breakpoint_hit_s": hit, "uprobe_call_s": call}}
@@ -56,5 +56,5 @@ def test_unreadable_cache_is_measured_again_and_never_raises(tmp_path):
     (tmp_path / "hftmem").mkdir()
     (tmp_path / "hftmem" / "perf-cost.json").write_text("{not json")
     hit, call = _costs(tmp_path)
-    assert hit is None or hit > 0
-    assert call is None or call > 0
+    assert hit is None or hit >= 0
+    assert call is None or call >= 0

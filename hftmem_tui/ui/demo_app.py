@@ -202,13 +202,13 @@ class TourApp(HftmemApp):
         try:
             watch = self.services.first_hit_watch(target)
         except SourceError as e:  # a recording: nothing to watch
-            self.call_from_thread(self.tour.show_watch_result, [f"watch {target}: {e}"])
-            return
-        self._watch = watch  # closed by _stop_watch on quit and on chapter change
-        try:
-            lines = watch.run(WATCH_TIMEOUT_S)
-        finally:
-            self._watch = None
+            lines = [f"watch {target}: {e}"]
+        else:
+            self._watch = watch  # closed by _stop_watch on quit and on chapter change
+            try:
+                lines = watch.run(WATCH_TIMEOUT_S)
+            finally:
+                self._watch = None
         if self._hooks_ran:
             return
         self.watch_results.append(lines)

@@ -26,7 +26,7 @@ from hftmem_tui.errors import (
     SourceError,
     SymbolNotFound,
 )
-from hftmem_tui.sources.gdb.mi import FileGdbSession, GdbCommandError
+from hftmem_tui.sources.gdb.file_session import FileGdbSession, GdbCommandError
 
 __all__ = [
     "CACHE_VERSION",

@@ -188,6 +188,10 @@ class Guardian:
     def pid(self) -> int:
         return self._proc.pid
 
+    def poll(self) -> int | None:
+        """The guardian's exit status, None while it runs."""
+        return self._proc.poll()
+
     def wait_ready(self, timeout: float) -> None:
         """Return once the guardian watches gdb. Raises ToolFailed (and stops it) if it did not
         say so within ``timeout`` seconds: no attach without a guardian."""
@@ -208,8 +212,9 @@ class Guardian:
 
     def release(self, timeout: float = 5.0) -> None:
         """EOF on its stdin (gdb is gone): it checks the target and exits; killed if it overstays."""
-        with contextlib.suppress(OSError):
-            self._proc.stdin.close()
+        for stream in (self._proc.stdin, self._proc.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
         try:
             self._proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

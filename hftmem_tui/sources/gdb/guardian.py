@@ -140,15 +140,25 @@ def _stop_gdb(gdb: int) -> None:
                 os.kill(gdb, signal.SIGKILL)
 
 
-def _continue_if_group_stopped(target: int) -> None:
-    end = time.monotonic() + 1.0
+def _continue_if_group_stopped(target: int, settle: float = 0.0) -> None:
+    """SIGCONT the target while it is group-stopped with no tracer (for a second at most); done
+    once it has been seen running for ``settle`` seconds. After our own PTRACE_DETACH a
+    group-stopped thread is woken and stops AGAIN a moment later: a single look would miss that."""
+    end = time.monotonic() + 1.0 + settle
+    running_since: float | None = None
     while time.monotonic() < end:
         state, tracer = _target_status(target)
-        if state is None or state not in "Tt":
+        if state is None:
             break
-        if tracer == 0 and state == "T":
-            with contextlib.suppress(OSError):
-                os.kill(target, signal.SIGCONT)
+        if state not in "Tt":
+            running_since = time.monotonic() if running_since is None else running_since
+            if time.monotonic() - running_since >= settle:
+                break
+        else:
+            running_since = None
+            if tracer == 0 and state == "T":
+                with contextlib.suppress(OSError):
+                    os.kill(target, signal.SIGCONT)
         time.sleep(0.01)
 
 
@@ -158,11 +168,12 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(s, signal.SIG_IGN)
     args = sys.argv[1:] if argv is None else argv
     target, gdb, was_stopped = int(args[0]), int(args[1]), args[2] == "1"
-    if not _watch(gdb):
+    clean = _watch(gdb)
+    if not clean:
         _stop_gdb(gdb)
         clear_debug_registers(target, gdb)  # whether gdb removed its watchpoints or not: a few us per thread
     if not was_stopped:
-        _continue_if_group_stopped(target)
+        _continue_if_group_stopped(target, settle=0.0 if clean else 0.3)
     return 0
 
 

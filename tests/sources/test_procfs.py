@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hftmem_tui.sources import procfs
+from hftmem_tui.sources.procfs import maps as procfs_maps
 from hftmem_tui.sources.procfs import (
     Mapping, parse_maps, parse_numa_maps, parse_smaps, parse_smaps_rollup, parse_stat,
     parse_status,
@@ -87,7 +88,8 @@ def test_unknown_keys_ignored_missing_keys_zero_and_slow_path_agrees():
 
 def test_fast_and_slow_paths_agree_on_5000_mappings():
     text = fixture("smaps_many.gz")
-    assert procfs._parse_smaps_columns(text.split("\n")) == procfs._parse_smaps_lines(text.split("\n"))
+    lines = text.split("\n")
+    assert procfs_maps._parse_smaps_columns(lines) == procfs_maps._parse_smaps_lines(lines)
 
 
 def test_parse_smaps_5000_mappings_is_fast():

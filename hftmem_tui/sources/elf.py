@@ -149,14 +149,14 @@ class ElfFile:
         return hdr
 
     def _check_table(self, what: str, offset: int, count: int, entsize: int, need: int) -> None:
-        """A table of ``count`` entries must hold whole entries and end inside the file."""
+        """A table of ``count`` entries must hold whole entries and end inside the file
+        (checked before any entry is read: a count cannot make us read past the end)."""
         if not count:
             return
         if entsize < need:
             raise MalformedElf(f"{what} entries of {entsize} bytes (at least {need} expected)")
-        if offset + count * entsize > self.file_size:
-            raise MalformedElf(f"{what} table ({count} entries) ends past the end of the file "
-                               "(truncated ELF file)")
+        if offset + count * entsize > self.file_size:  # the message users have always seen
+            raise MalformedElf("truncated ELF file")
 
     def segments(self) -> tuple[Segment, ...]:
         """Every program header, in file order. Raises MalformedElf."""

@@ -77,8 +77,8 @@ def exe_path_of(pid: int, procfs: str = PROCFS) -> str:
         raise AccessDenied(pid, "/proc/PID/exe", _EXE_HINT) from None
     except NoSuchProcess:
         raise NoSuchProcess(pid) from None
-    except SourceError as exc:  # kernel threads' exe link, and other refusals
-        raise NoSuchProcess(pid, str(exc.__cause__.strerror if exc.__cause__ else exc)) from None
+    except SourceError as exc:  # any other OS refusal: no process we can inspect, with the OS's reason
+        raise NoSuchProcess(pid, str(getattr(exc.__cause__, "strerror", None) or exc)) from None
     if target.endswith(" (deleted)") or not os.path.exists(target):
         return link  # the magic link still opens the old inode
     return target
@@ -89,9 +89,9 @@ def _exe_ids(pid: int, exe_path: str | None, procfs: str) -> tuple[set[tuple[int
     ids: set[tuple[int, int, int]] = set()
     paths: set[str] = set()
     try:
-        path, dev, ino = exe_identity(pid, procfs)
+        paths.add(read_link(pid, "exe", procfs).removesuffix(" (deleted)"))
+        _path, dev, ino = exe_identity(pid, procfs)
         ids.add((os.major(dev), os.minor(dev), ino))
-        paths.add(path)
     except SourceError:
         pass  # dead link or no permission: match by the caller's file below
     if exe_path is not None:

@@ -2,7 +2,8 @@
 
 perf hands us raw instruction pointers (a watchpoint's trap address, call-chain return
 addresses). We turn them into :class:`~hftmem_tui.sources.watchpoint.Frame` objects from the ELF
-*files* the process maps: the mapping (from /proc/PID/maps) gives the file and the load bias,
+*files* the process maps (read with :mod:`~hftmem_tui.sources.elf`): the mapping (from
+/proc/PID/maps, parsed by procfs) gives the file and the load bias,
 the file's .symtab/.dynsym gives the enclosing function, ``addr2line`` gives file:line when the
 file has DWARF line info, and ``objdump`` finds the instruction that precedes a trap address
 (x86 data breakpoints report the instruction *after* the write). Nothing here touches the
@@ -20,8 +21,8 @@ import subprocess
 import threading
 from dataclasses import dataclass
 
-from hftmem_tui.sources.procfs import PROCFS, parse_maps, read_text
 from hftmem_tui.sources.elf import PT_LOAD, SHT_DYNSYM, SHT_SYMTAB, ElfFile
+from hftmem_tui.sources.procfs import PROCFS, parse_maps, read_text
 from hftmem_tui.sources.watchpoint import Frame
 
 __all__ = ["ElfFunctions", "CodeMap", "ExecMapping", "read_exec_mappings", "demangle"]

@@ -45,12 +45,16 @@ def speed(text: str) -> float:
     return v
 
 
-def window(text: str) -> float:
-    """The audit's history window: 0..3600 seconds."""
+def _number_of_seconds(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: '{text}'") from None
+
+
+def window(text: str) -> float:
+    """The audit's history window: 0..3600 seconds."""
+    value = _number_of_seconds(text)
     if not 0 <= value <= 3600:
         raise argparse.ArgumentTypeError(f"window must be 0..3600 seconds, got '{text}'")
     return value
@@ -78,10 +82,7 @@ def length(text: str) -> int:
 
 def positive_seconds(text: str) -> float:
     """An interval or duration: 0.05 s..30 days."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: '{text}'") from None
+    v = _number_of_seconds(text)
     if not 0.05 <= v <= 30 * 86400:
         raise argparse.ArgumentTypeError(f"seconds must be 0.05..2592000 (30 days), got '{text}'")
     return v
@@ -147,10 +148,7 @@ def hot_threads(text: str) -> list[int] | str:
 
 def seconds(text: str) -> float:
     """A short duration: (0, 3600] seconds."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: '{text}'") from None
+    v = _number_of_seconds(text)
     if not 0 < v <= 3600:
         raise argparse.ArgumentTypeError(f"seconds must be in (0, 3600], got '{text}'")
     return v

@@ -85,3 +85,22 @@ def test_headless_command_modules_do_not_import_textual():
             "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert r.returncode == 0 and r.stdout.strip() == "", r.stderr or r.stdout
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("argv", [("scenario", "{pid}"), ("audit", "{pid}", "--window", "0"),
+                                  ("dump", "{pid}", "0x1000"), ("replay", "/nonexistent/recording.jsonl")],
+                         ids=lambda v: v[0])
+def test_runtime_error_is_one_stderr_line_and_exit_1(argv, dead_pid):
+    r = run_cli(*(a.format(pid=dead_pid) for a in argv))
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hftmem: "), r.stderr

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from hftmem_tui.sources.shutdown import SignalHandlers, StopFlag, exit_watchdog, paced, stop_on_signals
+from hftmem_tui.sources.shutdown import SignalHandlers, StopFlag, paced, stop_on_signals
 
 from tests.conftest import ROOT
 

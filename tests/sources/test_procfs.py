@@ -6,7 +6,6 @@ import dataclasses
 import gzip
 import os
 import time
-from pathlib import Path
 
 import pytest
 

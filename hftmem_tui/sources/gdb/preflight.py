@@ -12,7 +12,8 @@ import shutil
 
 from hftmem_tui.errors import AccessDenied, NoDebugInfo, SourceError, ToolMissing
 from hftmem_tui.sources import procfs
-from hftmem_tui.sources.symbols import exe_path_of, read_elf_info
+from hftmem_tui.sources.elf import read_elf_info
+from hftmem_tui.sources.symbols import exe_path_of
 
 __all__ = ["AlreadyTraced", "CAP_SYS_PTRACE", "already_traced", "check_attach", "tracer_name"]
 

@@ -35,16 +35,18 @@ def _cpu_lacks_perf_hardware_events() -> bool:
 
 # (reason pattern, check that this machine really lacks it). Add an entry only for a kernel
 # feature or a CPU capability; anything apt-get, pip or a mount can provide belongs in .ci/run.
-ALLOWED: tuple[tuple[str, Callable[[], bool]], ...] = (
-    (r"^uprobes need root and (a mounted )?tracefs$", _kernel_lacks_uprobe_events),
-    (r"perf hardware events? (are )?not supported", _cpu_lacks_perf_hardware_events),
+ALLOWED: tuple[tuple[str, str, Callable[[], bool]], ...] = (
+    (r"^uprobes need root and (a mounted )?tracefs$", "a kernel without uprobe events",
+     _kernel_lacks_uprobe_events),
+    (r"perf hardware events? (are )?not supported", "a CPU without perf hardware events",
+     _cpu_lacks_perf_hardware_events),
 )
 
 
 def allowed(reason: str, checks: dict[str, bool] | None = None) -> bool:
     """Whether a skip for ``reason`` is for something this machine truly lacks (checked once per entry)."""
     checks = {} if checks is None else checks
-    for pattern, lacks in ALLOWED:
+    for pattern, _, lacks in ALLOWED:
         if re.search(pattern, reason):
             if pattern not in checks:
                 checks[pattern] = lacks()
@@ -91,8 +93,8 @@ class SkipGate:
         tr.section("skipped on a root Debian machine (.ci/skipgate.py)", sep="=", red=True)
         for nodeid, reason in self.refused:
             tr.line(f"SKIP NOT ALLOWED {nodeid}: {reason}")
-        tr.line(f"{len(self.refused)} skipped for something .ci/run can provide: the run fails "
-                f"(allowed only: {', '.join(p for p, _ in ALLOWED)} when the machine truly lacks it)")
+        tr.line(f"{len(self.refused)} skipped for something this machine can have: the run fails "
+                f"(a skip may only say what it truly lacks: {'; '.join(what for _, what, _ in ALLOWED)})")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -19,7 +19,8 @@ import pytest
 
 def _kernel_lacks_uprobe_events() -> bool:
     # CONFIG_UPROBE_EVENTS off: tracefs is mounted (tests/conftest.py mounts it) but has no uprobe_events.
-    mounts = [ln.split() for ln in open("/proc/self/mounts")]
+    with open("/proc/self/mounts") as f:
+        mounts = [ln.split() for ln in f]
     tracefs = [m[1] for m in mounts if len(m) > 2 and m[2] == "tracefs"]
     return bool(tracefs) and not any(os.path.exists(os.path.join(d, "uprobe_events")) for d in tracefs)
 

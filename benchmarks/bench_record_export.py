@@ -27,7 +27,7 @@ from prometheus_client.registry import CollectorRegistry  # noqa: E402
 
 from hftmem_tui.commands.export import TargetCollector, TargetState  # noqa: E402
 from hftmem_tui.sources.engine import find_engine  # noqa: E402
-from hftmem_tui.feeds.recording import SampleEncoder, encode_line  # noqa: E402
+from hftmem_tui.feeds.recording_writer import SampleEncoder, encode_line  # noqa: E402
 from hftmem_tui.feeds.sampler import LiveSampler  # noqa: E402
 
 

@@ -1,6 +1,6 @@
 """`hftmem export`: Prometheus/OpenMetrics metrics of one live process, zero-stop.
 
-A background thread samples the target with sources.sampler at ``--interval``; a custom
+A background thread samples the target with feeds.sampler at ``--interval``; a custom
 Collector turns the latest sample into metric families. A scrape never reads /proc or the
 target: it only formats what the sampler already has, so scrape rate cannot raise the cost
 to the target. Every target metric is labelled pid, command and host.
@@ -33,7 +33,8 @@ from hftmem_tui.model.trend import MIB, fit_leak
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.engine import SCENARIOS
 from hftmem_tui.errors import SourceError
-from hftmem_tui.feeds.sampler import LiveSample, LiveSampler, TargetGone, TargetInfo
+from hftmem_tui.feeds.sample import Sample, TargetInfo
+from hftmem_tui.feeds.sampler import LiveSampler, TargetGone
 
 KIB = 1024
 TREND_WINDOW_S = 600.0  # the leak fit's window (model.trend default): 10 min of RSS history
@@ -60,7 +61,7 @@ class TargetState:
         self.info = info
         self.lock = threading.Lock()
         self.up = True
-        self.latest: LiveSample | None = None
+        self.latest: Sample | None = None
         self.kinds: dict | None = None
         self.kinds_time: float | None = None
         self.rollup: procfs.Rollup | None = None
@@ -73,7 +74,7 @@ class TargetState:
         self.sample_seconds = 0.0
         self.verdict = fit_leak([])
 
-    def update(self, s: LiveSample, took_s: float) -> None:
+    def update(self, s: Sample, took_s: float) -> None:
         kinds = summarize_by_kind(s.mappings) if s.mappings is not None else None
         verdict = None
         with self.lock:
@@ -199,7 +200,7 @@ class TargetCollector(Collector):
         yield from self._allocators(s)
         yield from self._engine(s)
 
-    def _allocators(self, s: LiveSample):
+    def _allocators(self, s: Sample):
         names, L = self.label_names + ["symbol"], self.labels
         specs = {
             PoolView: (("live", "hftmem_pool_live_objects", "objects allocated from the pool", False),
@@ -227,7 +228,7 @@ class TargetCollector(Collector):
                     fam.add_metric(L + [v.symbol], getattr(v, attr))
                 yield fam
 
-    def _engine(self, s: LiveSample):
+    def _engine(self, s: Sample):
         e = s.engine
         if e is None:
             return

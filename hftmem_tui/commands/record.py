@@ -1,7 +1,7 @@
 """`hftmem record`: sample a live process at a steady pace into a recording, headless.
 
-The loop owns pacing, signals, the size cap and rotation; reading is sources.sampler's job and
-the file format is sources.recording's. SIGTERM/SIGINT/SIGHUP end the recording cleanly (end
+The loop owns pacing, signals, the size cap and rotation; reading is feeds.sampler's job and
+the file format is feeds.recording's. SIGTERM/SIGINT/SIGHUP end the recording cleanly (end
 line, perf stopped); SIGKILL loses at most the line being written, and perf dies with us.
 """
 
@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from hftmem_tui.feeds.recording import RecordingWriter, SampleEncoder, encode_line, make_header
+from hftmem_tui.feeds.recording_writer import RecordingWriter, SampleEncoder, encode_line, make_header
 from hftmem_tui.feeds.sampler import LiveSampler, TargetGone
 
 
@@ -75,7 +75,7 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
         def header() -> dict:
             return make_header(info, interval_s=opts.interval_s, smaps_every=opts.smaps_every,
                                rollup_every=opts.rollup_every, budget=opts.budget,
-                               perf_interval_ms=sampler.perf_interval_ms if sampler._perf else None,
+                               perf_interval_ms=sampler.perf.interval_ms if sampler.perf else None,
                                notes=sampler.notes)
 
         for note in sampler.notes:  # perf refused, not an engine...: the recording goes on without

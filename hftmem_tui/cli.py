@@ -109,9 +109,9 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from hftmem_tui.commands.snapshot import run_snapshot
+    from hftmem_tui.commands import snapshot
 
-    return run_snapshot(args.pid, as_json=args.json, perf=not args.no_perf, allocators_file=args.allocators)
+    return snapshot.run(args)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -222,16 +222,9 @@ def _bytes(text: str) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from hftmem_tui.commands.record import RecordOptions, record
+    from hftmem_tui.commands import record
 
-    if args.rotate and args.max_bytes is None:
-        sys.stderr.write("hftmem: --rotate needs --max-bytes (the size at which a file rotates)\n")
-        return EXIT_USAGE
-    opts = RecordOptions(interval_s=args.interval, duration_s=args.duration, max_bytes=args.max_bytes,
-                         rotate=args.rotate, smaps_every=max(1, args.smaps_every), perf=not args.no_perf,
-                         engine=not args.no_engine)
-    record(args.pid, args.out, opts)
-    return 0
+    return record.run(args)
 
 
 def _listen(text: str) -> tuple[str, int]:
@@ -253,13 +246,9 @@ def _listen(text: str) -> tuple[str, int]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from hftmem_tui.commands.export import ExportOptions, serve
+    from hftmem_tui.commands import export
 
-    host, port = args.listen
-    opts = ExportOptions(interval_s=args.interval, smaps_every=max(1, args.smaps_every),
-                         perf=not args.no_perf, engine=not args.no_engine)
-    serve(args.pid, host, port, opts)
-    return 0
+    return export.run(args)
 
 
 def _hot_threads(text: str) -> list[int] | str:

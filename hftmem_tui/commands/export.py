@@ -12,6 +12,7 @@ until SIGTERM/SIGINT, so Prometheus alerts on "target down" rather than "exporte
 
 from __future__ import annotations
 
+import argparse
 import errno
 import signal
 import sys
@@ -358,3 +359,13 @@ def serve(pid: int, host: str, port: int, opts: ExportOptions, *, stop: threadin
             server.server_close()
         for sig, h in old.items():
             signal.signal(sig, h)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`hftmem export PID --listen HOST:PORT ...`: serve until SIGTERM/SIGINT; 0. Raises what
+    ``serve`` raises."""
+    host, port = args.listen
+    opts = ExportOptions(interval_s=args.interval, smaps_every=max(1, args.smaps_every),
+                         perf=not args.no_perf, engine=not args.no_engine)
+    serve(args.pid, host, port, opts)
+    return 0

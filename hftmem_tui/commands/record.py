@@ -7,6 +7,7 @@ line, perf stopped); SIGKILL loses at most the line being written, and perf dies
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import threading
@@ -126,3 +127,16 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
         sampler.close()
         for sig, h in old_handlers.items():
             signal.signal(sig, h)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`hftmem record PID --out FILE ...`: 0 when the recording ended (whatever the reason),
+    2 for --rotate without --max-bytes. Raises what ``record`` raises."""
+    if args.rotate and args.max_bytes is None:
+        sys.stderr.write("hftmem: --rotate needs --max-bytes (the size at which a file rotates)\n")
+        return 2  # a usage error, as the parser's own (cli.EXIT_USAGE)
+    opts = RecordOptions(interval_s=args.interval, duration_s=args.duration, max_bytes=args.max_bytes,
+                         rotate=args.rotate, smaps_every=max(1, args.smaps_every), perf=not args.no_perf,
+                         engine=not args.no_engine)
+    record(args.pid, args.out, opts)
+    return 0

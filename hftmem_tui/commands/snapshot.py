@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import sys
@@ -11,12 +12,12 @@ from hftmem_tui.feeds.snapshot import snapshot_json, take_snapshot
 from hftmem_tui.model.allocconfig import load_allocators
 
 
-def run_snapshot(pid: int, *, as_json: bool = False, perf: bool = True, allocators_file: str | None = None) -> int:
-    """Print one snapshot of ``pid`` on stdout; 0. Raises the typed errors of take_snapshot
-    (bad target) and of load_allocators (a bad file fails before any read)."""
-    specs = load_allocators(allocators_file) if allocators_file else None
-    snap = take_snapshot(pid, perf_ms=200 if perf else None, allocators=specs)
-    if as_json:
+def run(args: argparse.Namespace) -> int:
+    """Print one snapshot of ``args.pid`` on stdout (``--json``: one JSON object); 0. Raises the
+    typed errors of take_snapshot (bad target) and of load_allocators (bad ``--allocators``)."""
+    specs = load_allocators(args.allocators) if args.allocators else None  # a bad file fails before any read
+    snap = take_snapshot(args.pid, perf_ms=None if args.no_perf else 200, allocators=specs)
+    if args.json:
         # One write: json.dump() writes chunk by chunk (10 s for 100,000 mappings into a pipe).
         sys.stdout.write(json.dumps(snapshot_json(snap), separators=(",", ":")) + "\n")
         return 0

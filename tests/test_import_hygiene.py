@@ -16,13 +16,14 @@ import hftmem_tui.demo
 import hftmem_tui.feeds
 import hftmem_tui.model
 import hftmem_tui.sources
+import hftmem_tui.watch
 
 
 def _modules(*packages) -> list[str]:
     return sorted(m.name for pkg in packages for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."))
 
 
-HEADLESS = _modules(hftmem_tui.sources, hftmem_tui.model, hftmem_tui.feeds, hftmem_tui.demo) + [
+HEADLESS = _modules(hftmem_tui.sources, hftmem_tui.model, hftmem_tui.feeds, hftmem_tui.demo, hftmem_tui.watch) + [
     "hftmem_tui.cli", "hftmem_tui.commands.record", "hftmem_tui.commands.export", "hftmem_tui.commands.watch"]
 
 

@@ -195,8 +195,34 @@ class EngineControl:
         self.name = name or control_name(pid)
         self.timeout = timeout
 
+    # A full engine frees a slot within 250 ms (its idle slots go to newcomers): retry this often.
+    BUSY_RETRY_S = 0.05
+
     def request(self, line: str) -> str:
-        """Send one request; return the reply's text after ``ok ``. Raises EngineError on ``error``."""
+        """Send one request; return the reply's text after ``ok ``.
+
+        An ``ERR busy`` reply is retried until ``timeout``. Raises EngineError on ``error`` and on
+        the engine's connection-level ``ERR`` refusals (another uid, still busy), NotAnEngine when
+        nothing (or no engine) answers.
+        """
+        deadline = time.monotonic() + self.timeout
+        reply = self._exchange(line)
+        while reply.startswith("ERR busy") and time.monotonic() + self.BUSY_RETRY_S < deadline:
+            time.sleep(self.BUSY_RETRY_S)
+            reply = self._exchange(line)
+        if reply.startswith("ok"):
+            return reply[2:].strip()
+        if reply.startswith("error"):
+            raise EngineError(f"engine {self.pid}: {reply[5:].strip()}")
+        if reply.startswith("ERR "):
+            # The engine refused the connection itself (refused, busy, idle, timeout) and closed it.
+            kind, _, why = reply[4:].partition(":")
+            said = {"refused": "refused this client", "busy": "is busy"}.get(kind.strip(), kind.strip())
+            raise EngineError(f"engine {self.pid} {said}: {why.strip()}")
+        raise NotAnEngine(f"process {self.pid}: unexpected reply on @{self.name}: {reply[:80]!r}")
+
+    def _exchange(self, line: str) -> str:
+        # One connection: the request line out, the reply line (stripped) back.
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
@@ -209,10 +235,16 @@ class EngineControl:
                     raise NotAnEngine(f"process {self.pid} is not a hftmem demo engine "
                                       f"(nothing listens on @{self.name})") from None
                 raise EngineError(f"cannot reach the engine's control socket @{self.name}: {e.strerror}") from None
-            sock.sendall(line.encode() + b"\n")
+            try:
+                sock.sendall(line.encode() + b"\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # refused and closed at accept: its one-line reason is still ours to read
             buf = b""
             while not buf.endswith(b"\n"):
-                chunk = sock.recv(4096)
+                try:
+                    chunk = sock.recv(4096)
+                except ConnectionResetError:
+                    break  # closed with our request unread (a refusal): the reason came first
                 if not chunk:
                     break
                 buf += chunk
@@ -220,12 +252,7 @@ class EngineControl:
             raise EngineError(f"the engine on @{self.name} did not answer within {self.timeout:.1f} s") from None
         finally:
             sock.close()
-        reply = buf.decode(errors="replace").strip()
-        if reply.startswith("ok"):
-            return reply[2:].strip()
-        if reply.startswith("error"):
-            raise EngineError(f"engine {self.pid}: {reply[5:].strip()}")
-        raise NotAnEngine(f"process {self.pid}: unexpected reply on @{self.name}: {reply[:80]!r}")
+        return buf.decode(errors="replace").strip()
 
     def status(self) -> EngineStatus:
         fields = dict(kv.split("=", 1) for kv in self.request("status").split() if "=" in kv)

@@ -14,6 +14,8 @@ target, a thousandfold slowdown).
 from __future__ import annotations
 
 import re
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 
 from hftmem_tui.errors import SourceError
@@ -30,6 +32,8 @@ __all__ = [
     "parse_target",
     "resolve_target",
     "check_budget",
+    "HotField",
+    "HitRateGuard",
 ]
 
 DEBUG_REGISTERS = 4  # x86-64 DR0..DR3
@@ -158,3 +162,78 @@ def resolve_target(pid: int, text: str, access: str = "write", *, table: SymbolT
         )
     type_name = resolved.type_name if n == resolved.size else None
     return WatchSpec(runtime, n, access, expr, type_name)
+
+
+class HotField(SourceError):
+    """A hit-rate guard disarmed a watchpoint: the field is written too often to watch cheaply."""
+
+
+class HitRateGuard:
+    """The one hit-rate guard of every watch backend: trips once when hits come faster than ``limit``.
+
+    Two ways to feed it, one per kind of backend: :meth:`hit` for each hit seen one by one (gdb
+    stops: trips at more than ``limit`` hits in the last ``window_s``), :meth:`observe` with a
+    cumulative count (perf: the kernel's count, which includes hits whose samples were lost, so a
+    hot field cannot hide by overflowing the ring). ``limit`` 0 or None: never trips. The
+    backend disarms and words the reason; the guard only measures. Thread-safe.
+    """
+
+    def __init__(self, limit: float | None, *, window_s: float = 1.0, started: float = 0.0) -> None:
+        self.limit = float(limit or 0.0)
+        self.window_s = window_s
+        self.started = started  # monotonic time counting began (observe: the first window is since then)
+        self.tripped = False
+        self.rate = 0.0  # hits/s last measured
+        self._marks: deque[tuple[float, float]] = deque()  # observe: (time, cumulative count)
+        self._arrivals: deque[float] = deque()  # hit: arrival times within the window
+        self._lock = threading.Lock()
+
+    def restart(self, started: float) -> None:
+        """Count from ``started`` again (perf: the moment the breakpoints were enabled)."""
+        with self._lock:
+            self.started = started
+            self._marks.clear()
+            self._arrivals.clear()
+
+    def hit(self, now: float) -> bool:
+        """One hit at ``now``; True when this hit trips the guard (more than ``limit`` in the window)."""
+        with self._lock:
+            self._arrivals.append(now)
+            while self._arrivals and self._arrivals[0] < now - self.window_s:
+                self._arrivals.popleft()
+            self.rate = len(self._arrivals) / self.window_s
+            return self._trip(len(self._arrivals) > self.limit)
+
+    def in_window(self) -> int:
+        """Hits seen one by one (:meth:`hit`) within the last window."""
+        return len(self._arrivals)
+
+    def measure(self, now: float, total: float) -> float:
+        """Hits/s from a cumulative ``total``: since ``started`` for the first window, then over the last
+        window (so a field that turns hot later is seen too). Does not trip."""
+        with self._lock:
+            elapsed = max(now - self.started, 1e-3)
+            self._marks.append((now, total))
+            while len(self._marks) > 2 and self._marks[1][0] <= now - self.window_s:
+                self._marks.popleft()
+            if elapsed < self.window_s:
+                self.rate = total / elapsed
+            else:
+                t0, c0 = self._marks[0]
+                self.rate = (total - c0) / (now - t0) if now - t0 >= self.window_s / 2 else 0.0
+            return self.rate
+
+    def observe(self, now: float, total: float, *, settle_s: float = 0.02) -> bool:
+        """Measure like :meth:`measure`; True when the rate first goes above ``limit`` (not in the first
+        ``settle_s``: a rate over a few ms means nothing)."""
+        if self.tripped or not self.limit or now - self.started < settle_s:
+            return False
+        rate = self.measure(now, total)
+        with self._lock:
+            return self._trip(rate > self.limit)
+
+    def _trip(self, over: bool) -> bool:
+        if self.tripped or not self.limit or not over:
+            return False
+        self.tripped = True
+        return True

@@ -72,7 +72,7 @@ class TourApp(HftmemApp):
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._pending_highlight: Chapter | None = None
         self.watch_results: list[list[str]] = []
-        self._watch = None  # the PerfWatch in flight, closed on quit and on chapter change
+        self._watch = None  # the FirstHitWatch in flight, closed on quit and on chapter change
         self._panel: TourPanel | None = None
         self._refocus_tour = False
 
@@ -199,29 +199,18 @@ class TourApp(HftmemApp):
 
     @work(thread=True, exclusive=True, group="tour-watch", exit_on_error=False)
     def _watch_once(self, target: str) -> None:
-        from hftmem_tui.sources.perf.breakpoints import PerfWatch, format_hit
-        from hftmem_tui.sources.watchpoint import resolve_target
+        from hftmem_tui.watch.controller import FirstHitWatch
 
+        watch = FirstHitWatch(self.engine_pid, target)
+        self._watch = watch  # closed by _stop_watch on quit and on chapter change
         try:
-            spec = resolve_target(self.engine_pid, target)
-            with PerfWatch(self.engine_pid, spec) as w:
-                self._watch = w
-                lines = ["no write within the time limit (is the bug on? press b)"]
-                for hit in w.hits(timeout=WATCH_TIMEOUT_S):
-                    lines = format_hit(hit, 1)
-                    if hit.new is not None and len(hit.new) > 1 and all(32 <= c < 127 or c == 0 for c in hit.new):
-                        text = hit.new.rstrip(b"\0").decode()
-                        lines[0] += f"  bytes {text!r}" if text else ""
-                    break
-        except SourceError as e:
-            lines = [f"watch {target}: {e}"]
+            lines = watch.run(WATCH_TIMEOUT_S)
         finally:
             self._watch = None
         if self._hooks_ran:
             return
         self.watch_results.append(lines)
         self.call_from_thread(self.tour.show_watch_result, lines)
-
 
 def run_tour(*, start: str | None = None, refresh_s: float = DEFAULT_REFRESH_S, progress_path: Path | None = None,
              binary: Path | None = None) -> int:

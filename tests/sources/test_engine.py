@@ -6,10 +6,13 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
+import pytest
 
+from hftmem_tui.errors import EngineError
 from hftmem_tui.sources.engine import SCENARIOS, EngineControl
 from tests.conftest import ROOT, proc_status, run_cli, stop_process, vm_rss_kib
 
@@ -150,3 +153,38 @@ def test_foreground_engine_prints_pid_and_stops_on_ctrl_c(engine_binary, tmp_pat
         assert proc.wait(timeout=10) == 0
     finally:
         stop_process(proc.pid)
+
+
+def test_a_busy_engine_is_retried_then_said_in_one_line():
+    # A stand-in listener that is always full: the client retries for its timeout, then says why.
+    name = f"hftmem-busy-{os.getpid()}"
+    served = []
+    stop = threading.Event()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as srv:
+        srv.bind("\0" + name)
+        srv.listen(64)
+        srv.settimeout(0.05)
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:
+                    c, _ = srv.accept()
+                except TimeoutError:
+                    continue
+                served.append(1)
+                with c:
+                    c.sendall(b"ERR busy: 8 clients connected\n")
+
+        server = threading.Thread(target=serve)
+        server.start()
+        try:
+            started = time.monotonic()
+            with pytest.raises(EngineError) as err:
+                EngineControl(os.getpid(), name=name, timeout=0.5).set_scenario("leak", True)
+            elapsed = time.monotonic() - started
+        finally:
+            stop.set()
+            server.join(timeout=5)
+    assert str(err.value) == f"engine {os.getpid()} is busy: 8 clients connected"
+    assert len(served) > 1, "busy is transient: the client tries again within its timeout"
+    assert elapsed < 2.0

@@ -36,9 +36,11 @@ from dataclasses import dataclass
 
 from hftmem_tui.sources.codemap import CodeMap
 from hftmem_tui.errors import AccessDenied, NoSuchProcess, SourceError, UnmappedAddress, ZombieProcess
+from hftmem_tui.sources import procfs
 from hftmem_tui.sources.memory import read_memory
 from hftmem_tui.sources.paths import cache_root
-from hftmem_tui.sources.watchpoint import DEBUG_REGISTERS, Frame, WatchHit, WatchLimitError, WatchSpec
+from hftmem_tui.sources.watchpoint import (DEBUG_REGISTERS, Frame, HitRateGuard, HotField, WatchHit, WatchLimitError,
+                                           WatchSpec)
 
 __all__ = [
     "DEFAULT_MAX_RATE",
@@ -47,7 +49,6 @@ __all__ = [
     "PerfWatchStats",
     "check_perf_access",
     "cost_per_hit",
-    "format_hit",
 ]
 
 DEFAULT_MAX_RATE = 2000.0  # hits/s: ~2% of one core at ~9 us per hit; above that the field is "hot"
@@ -85,22 +86,11 @@ def _breakpoint_attr(address: int, length: int, bp_type: int, *, sample: bool = 
 # ------------------------------------------------------------------ permission checks
 
 def _cap_eff() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    return int(line.split()[1], 16)
-    except (OSError, ValueError):
-        pass
-    return 0
+    return procfs.own_cap_effective()  # the name sources/gdb/session.py imports
 
 
 def _paranoid() -> int | None:
-    try:
-        with open("/proc/sys/kernel/perf_event_paranoid") as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
+    return procfs.read_system_int("sys/kernel/perf_event_paranoid")
 
 
 def check_perf_access(pid: int | None = None, *, euid: int | None = None, caps: int | None = None,
@@ -229,10 +219,6 @@ def cost_per_hit(*, refresh: bool = False) -> float | None:
 
 # ------------------------------------------------------------------ the watch
 
-class HotField(SourceError):
-    """The hit-rate guard disarmed a watchpoint: the field is written too often to watch cheaply."""
-
-
 @dataclass(frozen=True, slots=True)
 class PerfWatchStats:
     hits: int  # samples reported
@@ -275,13 +261,15 @@ class PerfWatch:
         self._rings: dict[int, _Ring] = {}  # fd -> ring (one per CPU)
         self._mmaps: list[mmap.mmap] = []
         self._closed = False
+        self._reader_done = False
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._hits = 0
         self._lost = 0
         self._dropped = 0
-        self._count_marks: deque[tuple[float, int]] = deque()
         self._started = time.monotonic()
+        self._rate = HitRateGuard(self.max_rate, started=self._started)
+        self.armed_threads = 0  # threads the breakpoint was armed on (set by arming)
         self._disarmed: str | None = None
         self._code = CodeMap(pid) if symbolize else None
         self._cost = cost_per_hit() if measure_cost else None
@@ -298,11 +286,8 @@ class PerfWatch:
         self._start_reader()
 
     # ----------------------------------------------------------- arming
-    def _threads(self) -> list[int]:
-        try:
-            return sorted(int(t) for t in os.listdir(f"/proc/{self.pid}/task"))
-        except FileNotFoundError:
-            raise NoSuchProcess(self.pid) from None
+    def _threads(self) -> tuple[int, ...]:
+        return procfs.list_tasks(self.pid)
 
     def _arm(self) -> None:
         bp_type = HW_BREAKPOINT_W if self.spec.access == "write" else HW_BREAKPOINT_RW
@@ -337,6 +322,7 @@ class PerfWatch:
         for fd in self._fds:
             _ioctl(fd, _IOC_ENABLE, 0)
         self._started = time.monotonic()
+        self._rate.restart(self._started)
 
     # ----------------------------------------------------------- reading
     def __enter__(self) -> PerfWatch:
@@ -351,11 +337,26 @@ class PerfWatch:
         return time.time() - (time.monotonic() - self._started)
 
     @property
+    def closed(self) -> bool:
+        """True once close() was called (by anyone, from any thread)."""
+        return self._closed
+
+    @property
+    def reader_done(self) -> bool:
+        """True once no more hits can arrive: the target exited, the guard tripped, or close()."""
+        return self._reader_done
+
+    @property
+    def event_count(self) -> int:
+        """perf events open for this watchpoint (one per armed thread and CPU)."""
+        return len(self._fds)
+
+    @property
     def stats(self) -> PerfWatchStats:
         now = time.monotonic()
-        return PerfWatchStats(self._hits, self._counted(), self._lost + self._dropped, self._kernel_rate(now),
-                              self._cost,
-                              getattr(self, "armed_threads", 0), now - self._started, self._disarmed)
+        return PerfWatchStats(self._hits, self._counted(), self._lost + self._dropped,
+                              self._rate.measure(now, self._counted()), self._cost,
+                              self.armed_threads, now - self._started, self._disarmed)
 
     def _counted(self) -> int:
         total = 0
@@ -369,7 +370,6 @@ class PerfWatch:
     def _start_reader(self) -> None:
         self._queue: deque[tuple] = deque()
         self._queue_cv = threading.Condition()
-        self._reader_done = False
         self._reader = threading.Thread(target=self._read_loop, name=f"perfwatch-{self.pid}", daemon=True)
         self._reader.start()
 
@@ -408,7 +408,7 @@ class PerfWatch:
                 self._guard(time.monotonic())
                 if self._disarmed:
                     break
-                if (hung_up or not events) and not os.path.exists(f"/proc/{self.pid}/task/{self.pid}"):
+                if (hung_up or not events) and not procfs.task_alive(self.pid, self.pid):
                     break  # the target exited
                 if len(hung_up) == len(self._rings):
                     break  # every ring's thread is gone (a zombie leader keeps its /proc entry)
@@ -445,36 +445,16 @@ class PerfWatch:
             yield self._hit(*item)
 
     def _guard(self, now: float) -> None:
-        if self._disarmed or not self.max_rate:
+        if self._disarmed or not self._rate.observe(now, self._counted()):
             return
-        if now - self._started < 0.02:
-            return
-        rate = self._kernel_rate(now)
-        if rate > self.max_rate:
-            self._disarm_all()
-            cost = ""
-            if self._cost:
-                cost = f", about {rate * self._cost * 100:.0f}% of a core at {self._cost * 1e6:.1f} us per hit"
-            self._disarmed = (f"disarmed {self.spec.label}: hot field, {rate:,.0f} hits/s is above the limit of "
-                              f"{self.max_rate:,.0f} hits/s (each hit costs the engine a trap{cost}); "
-                              f"raise the limit to watch it anyway")
-
-    def _kernel_rate(self, now: float) -> float:
-        """Hits/s from the kernel's count (it includes hits whose samples were lost or throttled, so a
-        hot field cannot hide by overflowing the ring): since arming for the first second, then over
-        the last second, so a field that turns hot later is seen too."""
-        elapsed = max(now - self._started, 1e-3)
-        recent = self._recent_counted(now)
-        return recent if elapsed >= 1.0 else self._counted() / elapsed
-
-    def _recent_counted(self, now: float) -> float:
-        """Kernel-counted hits per second over the last second (after the first second armed)."""
-        counted = self._counted()
-        self._count_marks.append((now, counted))
-        while len(self._count_marks) > 2 and self._count_marks[1][0] <= now - 1.0:
-            self._count_marks.popleft()
-        t0, c0 = self._count_marks[0]
-        return (counted - c0) / (now - t0) if now - t0 >= 0.5 else 0.0
+        rate = self._rate.rate
+        self._disarm_all()  # tripped: disarm in the kernel first, then say why
+        cost = ""
+        if self._cost:
+            cost = f", about {rate * self._cost * 100:.0f}% of a core at {self._cost * 1e6:.1f} us per hit"
+        self._disarmed = (f"disarmed {self.spec.label}: hot field, {rate:,.0f} hits/s is above the limit of "
+                          f"{self.max_rate:,.0f} hits/s (each hit costs the engine a trap{cost}); "
+                          f"raise the limit to watch it anyway")
 
     def _disarm_all(self) -> None:
         for fd in self._fds:
@@ -559,31 +539,3 @@ class PerfWatch:
                 os.close(fd)
             except OSError:
                 pass
-
-
-# ------------------------------------------------------------------ text output (CLI)
-
-def _value(b: bytes | None, spec: WatchSpec) -> str:
-    if b is None:
-        return "?"
-    n = int.from_bytes(b, "little")
-    signed = spec.type_name is not None and not spec.type_name.startswith(("unsigned", "uint", "char", "size_t"))
-    if signed and spec.type_name and ("int" in spec.type_name or "long" in spec.type_name):
-        s = int.from_bytes(b, "little", signed=True)
-        return f"{s} ({n:#x})" if s < 0 else str(s)
-    return str(n) if n < 1 << 32 else f"{n:#x}"
-
-
-def format_hit(hit: WatchHit, n: int, t0: float | None = None) -> list[str]:
-    """One hit as CLI lines: number, time, tid, label, old -> new, location, indented call chain."""
-    when = time.strftime("%H:%M:%S", time.localtime(hit.time)) + f".{int(hit.time * 1e6) % 1000000:06d}"
-    rel = f" (+{hit.time - t0:.3f} s)" if t0 is not None else ""
-    lag = hit.extra.get("read_lag_s")
-    after = ""
-    if hit.new_read_after:
-        after = f" (read {lag * 1e6:,.0f} us after the write)" if lag is not None else " (read after the write)"
-    lines = [f"hit {n} at {when}{rel} tid {hit.tid} {hit.spec.label}: {_value(hit.old, hit.spec)} -> "
-             f"{_value(hit.new, hit.spec)}{after}",
-             f"  at {hit.location}" if hit.location else "  at ??"]
-    lines += [f"    #{i} {f}" for i, f in enumerate(hit.backtrace)]
-    return lines

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from hftmem_tui.errors import AccessDenied
-from hftmem_tui.sources.perf.breakpoints import HotField, PerfWatch, check_perf_access
+from hftmem_tui.sources.perf.breakpoints import PerfWatch, check_perf_access
 from hftmem_tui.sources.symbols import SymbolTable
-from hftmem_tui.sources.watchpoint import WatchLimitError, WatchSpec, resolve_target
+from hftmem_tui.sources.watchpoint import HotField, WatchLimitError, WatchSpec, resolve_target
 from tests.conftest import ROOT, run_cli
 
 ENGINE_CPP = ROOT / "native" / "engine" / "engine.cpp"
@@ -238,10 +238,13 @@ def test_target_exit_ends_the_stream(engine):
     with PerfWatch(pid, spec, measure_cost=False) as w:
         from tests.conftest import stop_process
 
+        assert w.event_count > 0 and not w.closed
         stop_process(pid)
         t0 = time.monotonic()
         assert list(w.hits(timeout=10)) == []
         assert time.monotonic() - t0 < 3
+        assert w.reader_done and not w.closed  # the exit ended the stream, not close()
+    assert w.closed
 
 
 def test_sigkill_of_the_watcher_frees_its_debug_register(engine):

@@ -5,7 +5,7 @@
 - "sample, cheap path": status + stat + psutil + smaps_rollup + the engine's stats and allocator
   counters by process_vm_readv (what every --interval costs);
 - "sample + full smaps": the same plus every mapping (what one sample in --smaps-every costs);
-- "encode a sample line": LiveSample -> JSON line, as `record` writes it;
+- "encode a sample line": Sample -> JSON line, as `record` writes it;
 - "collect a scrape": the exporter's Collector formatting the latest sample (no /proc read).
 perf is off here: it runs as one separate `perf stat` process, not per sample.
 """

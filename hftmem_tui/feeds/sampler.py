@@ -1,4 +1,5 @@
-"""A long-running, zero-stop sampler of one process: what `hftmem record` and `hftmem export` read.
+"""The one sampling pipeline, zero-stop: what `attach`, `record`, `export` and `snapshot` (one
+sample at full cadence, feeds/snapshot.py) read. It produces feeds.sample.Sample.
 
 Cost rules (DESIGN.md): /proc/PID/status and stat are counters, read every sample; smaps_rollup
 and full smaps walk the target's page tables, so each runs under a DutyCycle (by count and by

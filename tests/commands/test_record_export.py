@@ -114,7 +114,7 @@ def test_live_deltas_rebuild_each_full_read(engine, tmp_path):
     """Deltas between real smaps reads of a growing engine rebuild exactly the table that was read."""
     pid = engine("--scenario", "fragmentation")
     path = tmp_path / "d.jsonl"
-    with LiveSampler(pid, interval_s=0.2, smaps_every=1, perf=False, engine=False) as sampler:
+    with LiveSampler(pid, interval_s=0.2, smaps_every=1, budget=1.0, perf=False, engine=False) as sampler:
         w = RecordingWriter(str(path))
         w.open(make_header(sampler.info, interval_s=0.2, smaps_every=1, rollup_every=1, budget=1.0,
                            perf_interval_ms=None))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import json
 import mmap
 import os
 import select
@@ -38,7 +37,6 @@ from hftmem_tui.sources.codemap import CodeMap
 from hftmem_tui.errors import AccessDenied, NoSuchProcess, SourceError, UnmappedAddress, ZombieProcess
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.memory import read_memory
-from hftmem_tui.sources.paths import cache_root
 from hftmem_tui.sources.watchpoint import (DEBUG_REGISTERS, Frame, HitRateGuard, HotField, WatchHit, WatchLimitError,
                                            WatchSpec)
 
@@ -54,12 +52,15 @@ __all__ = [
 DEFAULT_MAX_RATE = 2000.0  # hits/s: ~2% of one core at ~9 us per hit; above that the field is "hot"
 
 from hftmem_tui.sources.perf.abi import (  # noqa: E402  (the kernel ABI lives there)
-    _CONTEXT_MAX, _F_DISABLED, _F_EXCLUDE_CALLCHAIN_KERNEL, _F_EXCLUDE_HV, _F_EXCLUDE_KERNEL, _F_INHERIT,
-    _F_SAMPLE_ID_ALL, _F_USE_CLOCKID, _IOC_DISABLE, _IOC_ENABLE, _IOC_SET_OUTPUT, _MAX_STACK, _REC_LOST,
-    _REC_SAMPLE, _REC_THROTTLE, _ATTR_SIZE, CAP_PERFMON, CAP_SYS_ADMIN, HW_BREAKPOINT_RW, HW_BREAKPOINT_W,
-    PERF_TYPE_BREAKPOINT, RING_PAGES as _RING_PAGES, SAMPLE_CALLCHAIN, SAMPLE_IP, SAMPLE_TID, SAMPLE_TIME,
-    Attr as _Attr, Ring as _Ring, _ioctl, _perf_event_open,
+    CONTEXT_MAX as _CONTEXT_MAX, F_DISABLED as _F_DISABLED, F_EXCLUDE_CALLCHAIN_KERNEL as _F_EXCLUDE_CALLCHAIN_KERNEL,
+    F_EXCLUDE_HV as _F_EXCLUDE_HV, F_EXCLUDE_KERNEL as _F_EXCLUDE_KERNEL, F_INHERIT as _F_INHERIT,
+    F_SAMPLE_ID_ALL as _F_SAMPLE_ID_ALL, F_USE_CLOCKID as _F_USE_CLOCKID, IOC_DISABLE as _IOC_DISABLE,
+    IOC_ENABLE as _IOC_ENABLE, IOC_SET_OUTPUT as _IOC_SET_OUTPUT, MAX_STACK as _MAX_STACK, REC_LOST as _REC_LOST,
+    REC_SAMPLE as _REC_SAMPLE, REC_THROTTLE as _REC_THROTTLE, ATTR_SIZE as _ATTR_SIZE, CAP_PERFMON, CAP_SYS_ADMIN,
+    HW_BREAKPOINT_RW, HW_BREAKPOINT_W, PERF_TYPE_BREAKPOINT, RING_PAGES as _RING_PAGES, SAMPLE_CALLCHAIN, SAMPLE_IP,
+    SAMPLE_TID, SAMPLE_TIME, Attr as _Attr, Ring as _Ring, ioctl as _ioctl, perf_event_open as _perf_event_open,
 )
+from hftmem_tui.sources.perf.calibration import cost_per_hit  # noqa: E402  (one per-boot cost cache; re-exported)
 
 _MAX_QUEUED = 10000  # hits read but not yet symbolised/reported; beyond this they are counted as dropped
 
@@ -136,85 +137,6 @@ def _open_error(exc: OSError, pid: int, spec: WatchSpec) -> SourceError:
     if exc.errno == errno.ESRCH:
         return NoSuchProcess(pid)
     return SourceError(f"perf_event_open failed: {exc.strerror}")
-
-
-# ------------------------------------------------------------------ cost calibration
-
-_COST_CACHE: dict[str, float] = {}
-
-
-def _boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()
-    except OSError:
-        return "unknown"
-
-
-def _measure_cost(writes: int = 2000, rounds: int = 3) -> float:
-    """Seconds a sampled breakpoint hit adds to the writing thread, measured on ourselves.
-
-    We watch a buffer of our own and time ``writes`` stores to it, watched and unwatched; the
-    difference per write is the trap + sample + wakeup path the target pays on each hit.
-    """
-    buf = ctypes.create_string_buffer(64)
-    addr = (ctypes.addressof(buf) + 7) & ~7
-    memset = ctypes.memset
-
-    def loop() -> float:
-        t = time.perf_counter()
-        for _ in range(writes):
-            memset(addr, 1, 8)
-        return time.perf_counter() - t
-
-    attr = _breakpoint_attr(addr, 8, HW_BREAKPOINT_W, inherit=False)
-    fd = _perf_event_open(attr, 0, -1)
-    try:
-        ring = mmap.mmap(fd, (1 + _RING_PAGES) * mmap.PAGESIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        try:
-            best = float("inf")
-            for _ in range(rounds):
-                base = loop()
-                _ioctl(fd, _IOC_ENABLE, 0)
-                watched = loop()
-                _ioctl(fd, _IOC_DISABLE, 0)
-                _Ring(ring).drain(lambda *_: None)
-                best = min(best, max(0.0, watched - base) / writes)
-            return best
-        finally:
-            ring.close()
-    finally:
-        os.close(fd)
-
-
-def cost_per_hit(*, refresh: bool = False) -> float | None:
-    """Measured cost of one sampled breakpoint hit on this machine, in seconds (cached per boot).
-
-    None when breakpoints cannot be armed here at all.
-    """
-    key = _boot_id()
-    if not refresh and key in _COST_CACHE:
-        return _COST_CACHE[key]
-    path = cache_root() / "perfwatch-cost.json"
-    if not refresh:
-        try:
-            data = json.loads(path.read_text())
-            if data.get("boot_id") == key:
-                _COST_CACHE[key] = float(data["cost_s"])
-                return _COST_CACHE[key]
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    try:
-        cost = _measure_cost()
-    except OSError:
-        return None
-    _COST_CACHE[key] = cost
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"boot_id": key, "cost_s": cost}))
-    except OSError:
-        pass  # read-only home: measure again next time
-    return cost
 
 
 # ------------------------------------------------------------------ the watch

@@ -25,7 +25,7 @@ from hftmem_tui.errors import (
     SymbolNotFound,
 )
 from hftmem_tui.sources.elf import ElfInfo, read_elf_info, symbol_size
-from hftmem_tui.sources.gdb.mi import FileGdbSession, GdbCommandError
+from hftmem_tui.sources.gdb.file_session import FileGdbSession, GdbCommandError
 from hftmem_tui.sources.layout import (
     Field,
     InvalidExpression,

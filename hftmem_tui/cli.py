@@ -19,12 +19,6 @@ from hftmem_tui.errors import SourceError
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
-# The old names, for the commands still written in this module (their modules are on the way:
-# issue 14); new parser lines use `types.*`.
-_pid, _positive_seconds, _count = types.pid, types.positive_seconds, types.count
-_hot_threads, _seconds = types.hot_threads, types.seconds
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line, not a usage block."""
 
@@ -41,24 +35,6 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
 
     return run
 
-
-# --------------------------------------------------------------------------- commands still here
-
-
-def cmd_allocs(args: argparse.Namespace) -> int:
-    """Per-thread allocator calls through uprobes; alarms for hot threads that allocate after warm-up."""
-    from hftmem_tui.commands.allocs import run
-
-    return run(args)
-
-
-
-def cmd_watch(args: argparse.Namespace) -> int:
-    """A hardware watchpoint, headless: perf by default (no stop), gdb on request (stop and inspect)."""
-    from hftmem_tui.commands.watch import run_watch
-
-    return run_watch(args.pid, args.target, access=args.access, count=args.count, timeout=args.timeout,
-                     via=args.via, max_rate=args.max_rate)
 
 # --------------------------------------------------------------------------- parser
 
@@ -186,31 +162,31 @@ def _add_demo(sub) -> None:
 def _add_allocs(sub) -> None:
     a = sub.add_parser("allocs", help="per-thread allocator calls through uprobes (opt-in, no ptrace); "
                                       "alarms for hot threads that allocate")
-    a.add_argument("pid", type=_pid)
-    a.add_argument("--duration", type=_seconds, default=3.0, metavar="S", help="seconds to count after warm-up (3)")
-    a.add_argument("--warmup", type=_seconds, default=1.0, metavar="S",
+    a.add_argument("pid", type=types.pid)
+    a.add_argument("--duration", type=types.seconds, default=3.0, metavar="S", help="seconds to count after warm-up (3)")
+    a.add_argument("--warmup", type=types.seconds, default=1.0, metavar="S",
                    help="seconds before counting starts; also picks --hot auto threads by CPU (1)")
-    a.add_argument("--hot", type=_hot_threads, default=None, metavar="TID,...|auto",
+    a.add_argument("--hot", type=types.hot_threads, default=None, metavar="TID,...|auto",
                    help="threads on the hot path: any allocator call there after warm-up raises an alarm")
     a.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    a.set_defaults(func=cmd_allocs)
+    a.set_defaults(func=_command("allocs"))
 
 
 def _add_watch(sub) -> None:
     w = sub.add_parser("watch", help="hardware watchpoint, headless: one line per hit (perf: no stop; gdb: stops "
                                      "the writing thread)")
-    w.add_argument("pid", type=_pid)
+    w.add_argument("pid", type=types.pid)
     w.add_argument("target", metavar="SYMBOL[.field]|ADDR[:LEN]")
     w.add_argument("--access", choices=("write", "read", "rw"), default="write",
                    help="what triggers a hit (default write; read uses gdb: x86 has no read-only breakpoints)")
-    w.add_argument("--count", type=_count, default=None, metavar="N", help="stop after N hits")
-    w.add_argument("--timeout", type=_positive_seconds, default=None, metavar="S", help="stop after S seconds")
+    w.add_argument("--count", type=types.count, default=None, metavar="N", help="stop after N hits")
+    w.add_argument("--timeout", type=types.positive_seconds, default=None, metavar="S", help="stop after S seconds")
     w.add_argument("--via", choices=("perf", "gdb"), default=None,
                    help="perf (default when permitted: no ptrace, never stops the engine) or gdb (ptrace: stops "
                         "the writing thread at each hit)")
     w.add_argument("--max-rate", type=float, default=None, metavar="HZ",
                    help="disarm above this many hits/s (perf default 2000, gdb default 20; 0 = no guard)")
-    w.set_defaults(func=cmd_watch)
+    w.set_defaults(func=_command("watch"))
 
 
 def build_parser() -> argparse.ArgumentParser:

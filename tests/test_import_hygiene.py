@@ -15,6 +15,7 @@ import pytest
 import hftmem_tui.demo
 import hftmem_tui.feeds
 import hftmem_tui.model
+import hftmem_tui.probes
 import hftmem_tui.sources
 import hftmem_tui.watch
 
@@ -23,8 +24,10 @@ def _modules(*packages) -> list[str]:
     return sorted(m.name for pkg in packages for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."))
 
 
-HEADLESS = _modules(hftmem_tui.sources, hftmem_tui.model, hftmem_tui.feeds, hftmem_tui.demo, hftmem_tui.watch) + [
-    "hftmem_tui.cli", "hftmem_tui.commands.record", "hftmem_tui.commands.export", "hftmem_tui.commands.watch"]
+HEADLESS = _modules(hftmem_tui.sources, hftmem_tui.model, hftmem_tui.feeds, hftmem_tui.demo, hftmem_tui.watch,
+                    hftmem_tui.probes) + [
+    "hftmem_tui.cli", "hftmem_tui.commands.record", "hftmem_tui.commands.export", "hftmem_tui.commands.watch",
+    "hftmem_tui.commands.allocs"]
 
 
 def _loaded_after_import(module: str, prefixes: tuple[str, ...]) -> list[str]:

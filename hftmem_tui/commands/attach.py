@@ -6,6 +6,8 @@ file) fails here, as a SourceError the CLI prints in one line, before the termin
 
 from __future__ import annotations
 
+import argparse
+
 from hftmem_tui.model.allocconfig import load_allocators
 from hftmem_tui.feeds.sampler import LiveSampler
 
@@ -30,3 +32,9 @@ def run_attach(pid: int, *, refresh_s: float = DEFAULT_REFRESH_S, graph_style: s
     finally:
         app.run_exit_hooks()  # idempotent: covers a crash that bypassed exit()
     return int(app.return_code or 0)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`hftmem attach` from parsed arguments; see :func:`run_attach`."""
+    return run_attach(args.pid, refresh_s=args.refresh, graph_style=args.graph, perf=not args.no_perf,
+                      allocators_file=args.allocators)

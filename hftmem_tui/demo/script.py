@@ -23,7 +23,7 @@ from hftmem_tui.sources.engine import EngineControl, start_engine
 from hftmem_tui.errors import NotAnEngine
 from hftmem_tui.sources.process import stop_child
 from hftmem_tui.feeds.sampler import LiveSampler
-from hftmem_tui.sources.shutdown import unwind_on_hangup
+from hftmem_tui.sources.shutdown import paced, unwind_on_hangup
 
 SAMPLE_INTERVAL_S = 0.25  # fine enough to see a 1-s stats window complete, cheap on a small engine
 OFF_TIMEOUT_S = 3.0
@@ -51,8 +51,10 @@ def sample_until(sampler: LiveSampler, chapter: Chapter, baseline: TourSample, *
     """Sample every ``interval_s`` until the chapter is observed or its timeout passes."""
     start = clock()
     samples: list[TourSample] = []
+    beats = paced(interval_s)
+    next(beats)  # beat 0 is the baseline, taken just before
     while True:
-        time.sleep(interval_s)
+        next(beats)  # paced() without a stop never ends
         samples.append(TourSample.from_live(sampler.sample()))
         obs = chapter.observed(baseline, samples)
         elapsed = clock() - start
@@ -61,15 +63,12 @@ def sample_until(sampler: LiveSampler, chapter: Chapter, baseline: TourSample, *
 
 
 def wait_bug_off(sampler: LiveSampler, scenario: str, *, interval_s: float, timeout_s: float = OFF_TIMEOUT_S) -> bool:
-    """True once a sample's stats block shows ``scenario`` off."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+    """True once a sample's stats block shows ``scenario`` off (False after ``timeout_s``)."""
+    for _ in paced(interval_s / 2, until=time.monotonic() + timeout_s):
         e = sampler.sample().engine
         if e is not None and scenario not in e.active_scenarios:
             return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval_s / 2)
+    return False
 
 
 def run_chapter(sampler: LiveSampler, control: EngineControl, chapter: Chapter, *,

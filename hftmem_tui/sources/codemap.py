@@ -2,7 +2,8 @@
 
 perf hands us raw instruction pointers (a watchpoint's trap address, call-chain return
 addresses). We turn them into :class:`~hftmem_tui.sources.watchpoint.Frame` objects from the ELF
-*files* the process maps: the mapping (from /proc/PID/maps) gives the file and the load bias,
+*files* the process maps (read with :mod:`~hftmem_tui.sources.elf`): the mapping (from
+/proc/PID/maps, parsed by procfs) gives the file and the load bias,
 the file's .symtab/.dynsym gives the enclosing function, ``addr2line`` gives file:line when the
 file has DWARF line info, and ``objdump`` finds the instruction that precedes a trap address
 (x86 data breakpoints report the instruction *after* the write). Nothing here touches the
@@ -16,13 +17,12 @@ import dataclasses
 import os
 import re
 import shutil
-import struct
 import subprocess
 import threading
 from dataclasses import dataclass
 
-from hftmem_tui.errors import NoSuchProcess
-from hftmem_tui.sources.symbols import _elf_header, _read_at, _sections  # one ELF reader for the package
+from hftmem_tui.sources.elf import PT_LOAD, SHT_DYNSYM, SHT_SYMTAB, ElfFile
+from hftmem_tui.sources.procfs import PROCFS, parse_maps, read_text
 from hftmem_tui.sources.watchpoint import Frame
 
 __all__ = ["ElfFunctions", "CodeMap", "ExecMapping", "read_exec_mappings", "demangle"]
@@ -39,21 +39,14 @@ class ExecMapping:
     path: str
 
 
-def read_exec_mappings(pid: int) -> tuple[ExecMapping, ...]:
-    """The file-backed executable mappings of ``pid`` (raises NoSuchProcess)."""
-    try:
-        with open(f"/proc/{pid}/maps") as f:
-            text = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        raise NoSuchProcess(pid) from None
-    out = []
-    for line in text.splitlines():
-        parts = line.split(maxsplit=5)
-        if len(parts) < 6 or "x" not in parts[1] or not parts[5].startswith("/"):
-            continue
-        lo, hi = (int(x, 16) for x in parts[0].split("-"))
-        out.append(ExecMapping(lo, hi, int(parts[2], 16), parts[5].removesuffix(" (deleted)")))
-    return tuple(out)
+def read_exec_mappings(pid: int, procfs: str = PROCFS) -> tuple[ExecMapping, ...]:
+    """The file-backed executable mappings of ``pid`` (" (deleted)" dropped from their paths).
+
+    An exited zombie maps nothing: (). Raises NoSuchProcess, AccessDenied, SourceError.
+    """
+    return tuple(ExecMapping(m.start, m.end, m.offset, m.path.removesuffix(" (deleted)"))
+                 for m in parse_maps(read_text(pid, "maps", procfs))
+                 if "x" in m.perms and m.path.startswith("/"))
 
 
 _DEMANGLED: dict[str, str] = {}
@@ -90,42 +83,34 @@ class ElfFunctions:
         starts: dict[int, tuple[int, str]] = {}
         by_name: dict[str, int] = {}
         try:
-            with open(path, "rb") as f:
-                hdr = _elf_header(f, path)
-                phfmt = "<IIQQQQQQ"
-                for i in range(hdr["phnum"] if hdr["is64"] else 0):
-                    raw = _read_at(f, hdr["phoff"] + i * hdr["phentsize"], struct.calcsize(phfmt))
-                    ptype, _fl, poff, vaddr, _pa, filesz, _memsz, _al = struct.unpack(phfmt, raw)
-                    if ptype == 1:
-                        self.loads.append((poff, filesz, vaddr))
-                secs = _sections(f, hdr) if hdr["shnum"] and hdr["is64"] else []
-                shstr = secs[hdr["shstrndx"]] if secs and hdr["shstrndx"] < len(secs) else None
-                shnames = _read_at(f, shstr[1], shstr[2]) if shstr else b""
-                for stype, _off, _size, _link, _ent, name_off in secs:
-                    if shnames[name_off:shnames.find(b"\0", name_off)] == b".debug_line":
-                        self.has_lines = True
-                # .symtab first: it has the local (static, anonymous-namespace) functions too.
-                for want in (2, 11):  # SHT_SYMTAB, SHT_DYNSYM
-                    for stype, off, size, link, entsize, _n in secs:
-                        if stype != want or not entsize or link >= len(secs):
-                            continue
-                        strtab = _read_at(f, secs[link][1], secs[link][2])
-                        table = _read_at(f, off, size)
-                        for pos in range(0, size - entsize + 1, entsize):
-                            name_i, info, _o, shndx, value, ssize = struct.unpack_from("<IBBHQQ", table, pos)
-                            if info & 0xF not in _FUNC_TYPES or not value or shndx == 0:
-                                continue
-                            name = strtab[name_i:strtab.find(b"\0", name_i)].decode("latin-1")
-                            by_name.setdefault(name, value)  # aliases (malloc = __libc_malloc) too
-                            if value in starts and starts[value][0]:
-                                continue
-                            starts[value] = (ssize, name)
-        except (OSError, ValueError, struct.error):
-            pass  # unreadable or not an ELF: addresses in it stay "??"
+            with ElfFile(path) as elf:
+                self._read(elf, starts, by_name)
+        except (OSError, ValueError):  # MalformedElf is a ValueError
+            pass  # unreadable or not an ELF: addresses in it stay "??" (what was read is kept)
         self.by_name = by_name  # raw (mangled) name -> link-time address
         self._starts = sorted(starts)
         self._info = starts
         self._names = demangle([n for _s, n in starts.values()]) if starts else {}
+
+    def _read(self, elf: ElfFile, starts: dict[int, tuple[int, str]], by_name: dict[str, int]) -> None:
+        """Fill loads, has_lines, starts (address -> (size, name)) and by_name from ``elf``."""
+        if not elf.header.is64:
+            return  # 64-bit files only, as always: the targets are x86-64 processes
+        self.loads.extend((s.offset, s.filesz, s.vaddr) for s in elf.segments() if s.type == PT_LOAD)
+        secs = elf.sections()
+        self.has_lines = any(sec.name == ".debug_line" for sec in secs)
+        # .symtab first: it has the local (static, anonymous-namespace) functions too.
+        for want in (SHT_SYMTAB, SHT_DYNSYM):
+            for sec in secs:
+                if sec.type != want or not sec.entsize or sec.link >= len(secs):
+                    continue
+                for sym in elf.symbols(sec, secs):
+                    if sym.kind not in _FUNC_TYPES or not sym.value or sym.shndx == 0:
+                        continue
+                    by_name.setdefault(sym.name, sym.value)  # aliases (malloc = __libc_malloc) too
+                    if sym.value in starts and starts[sym.value][0]:
+                        continue
+                    starts[sym.value] = (sym.size, sym.name)
 
     def vaddr(self, file_offset: int) -> int | None:
         """The link-time address of a byte at ``file_offset`` in the file."""
@@ -240,9 +225,10 @@ def _previous_instruction(path: str, func_start: int, vaddr: int) -> int | None:
 class CodeMap:
     """Symbolise code addresses of one process; caches per file. ``close()`` stops helpers."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, *, procfs: str = PROCFS) -> None:
         self.pid = pid
-        self._maps = read_exec_mappings(pid)
+        self.procfs = procfs
+        self._maps = read_exec_mappings(pid, procfs)
         self._elves: dict[str, ElfFunctions] = {}
         self._a2l: dict[str, _Addr2Line] = {}
         self._cache: dict[tuple[int, bool, bool], tuple[Frame, ...]] = {}
@@ -278,7 +264,7 @@ class CodeMap:
                 return hit
             m = self._mapping(address)
             if m is None:  # a library loaded after we read maps
-                self._maps = read_exec_mappings(self.pid)
+                self._maps = read_exec_mappings(self.pid, self.procfs)
                 m = self._mapping(address)
             frames = self._symbolise(address, m, trap, return_address)
             self._cache[key] = frames

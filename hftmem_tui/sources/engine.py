@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hftmem_tui.engine_abi import SCENARIOS
+from hftmem_tui.sources import procfs
 from hftmem_tui.sources.paths import cache_root
 from hftmem_tui.sources.process import die_with_parent as _kill_with_parent
 from hftmem_tui.errors import EngineError, NoSuchProcess, NotAnEngine, ToolFailed, ToolMissing
@@ -230,7 +231,7 @@ class EngineControl:
                 sock.connect("\0" + self.name)
             except OSError as e:
                 if e.errno in (errno.ECONNREFUSED, errno.ENOENT):
-                    if not Path(f"/proc/{self.pid}").exists():
+                    if not procfs.process_alive(self.pid):
                         raise NoSuchProcess(self.pid) from None
                     raise NotAnEngine(f"process {self.pid} is not a hftmem demo engine "
                                       f"(nothing listens on @{self.name})") from None

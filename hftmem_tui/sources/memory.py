@@ -16,9 +16,11 @@ import os
 from hftmem_tui.errors import (
     AccessDenied,
     NoSuchProcess,
+    SourceError,
     UnmappedAddress,
     ZombieProcess,
 )
+from hftmem_tui.sources.procfs import PROCFS, pid_path, process_alive, read_stat
 
 __all__ = ["CHUNK", "FORMATS", "read_memory", "format_x"]
 
@@ -58,10 +60,11 @@ def _load_process_vm_readv():
 _process_vm_readv = _load_process_vm_readv()
 
 
-def _raise_for_errno(err: int, pid: int, address: int, length: int, where: int, via: str) -> None:
+def _raise_for_errno(err: int, pid: int, address: int, length: int, where: int, via: str,
+                     procfs: str = PROCFS) -> None:
     """Turn an errno from a read into the matching typed error."""
     if err == errno.ESRCH:
-        if _is_zombie(pid):
+        if _is_zombie(pid, procfs):
             raise ZombieProcess(pid)
         raise NoSuchProcess(pid)
     if err in (errno.EPERM, errno.EACCES):
@@ -73,16 +76,14 @@ def _raise_for_errno(err: int, pid: int, address: int, length: int, where: int, 
     raise OSError(err, f"{via} of process {pid}: {os.strerror(err)}")
 
 
-def _is_zombie(pid: int) -> bool:
+def _is_zombie(pid: int, procfs: str) -> bool:
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
+        return read_stat(pid, procfs).state == "Z"
+    except (SourceError, ValueError, IndexError):  # gone, refused, or a stat we cannot parse
         return False
-    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"Z"
 
 
-def _read_vm(pid: int, address: int, length: int) -> bytes:
+def _read_vm(pid: int, address: int, length: int, procfs: str) -> bytes:
     """process_vm_readv in chunks; raises typed errors, or OSError(ENOSYS) for fallback."""
     buf = ctypes.create_string_buffer(length)
     base = ctypes.addressof(buf)
@@ -101,24 +102,25 @@ def _read_vm(pid: int, address: int, length: int) -> bytes:
             err = ctypes.get_errno()
             if err == errno.ENOSYS:
                 raise OSError(err, "process_vm_readv not available")
-            _raise_for_errno(err, pid, address, length, address + done, "process_vm_readv")
+            _raise_for_errno(err, pid, address, length, address + done, "process_vm_readv", procfs)
         if got == 0:
-            _raise_for_errno(errno.EFAULT, pid, address, length, address + done, "process_vm_readv")
+            _raise_for_errno(errno.EFAULT, pid, address, length, address + done, "process_vm_readv", procfs)
         done += got
         if got < todo:
             # A short transfer stops at the first page that is not mapped/readable.
-            _raise_for_errno(errno.EFAULT, pid, address, length, address + done, "process_vm_readv")
+            _raise_for_errno(errno.EFAULT, pid, address, length, address + done, "process_vm_readv", procfs)
     return buf.raw
 
 
-def _read_proc_mem(pid: int, address: int, length: int) -> bytes:
+def _read_proc_mem(pid: int, address: int, length: int, procfs: str = PROCFS) -> bytes:
     """Read through /proc/PID/mem with pread (same permission check, no stop)."""
     try:
-        fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+        # The one /proc file procfs does not read for us: memory's own errors (UnmappedAddress) apply.
+        fd = os.open(pid_path(pid, "mem", procfs), os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise NoSuchProcess(pid) from None
     except OSError as exc:
-        _raise_for_errno(exc.errno or errno.EIO, pid, address, length, address, "/proc/PID/mem")
+        _raise_for_errno(exc.errno or errno.EIO, pid, address, length, address, "/proc/PID/mem", procfs)
         raise  # unreachable: _raise_for_errno always raises
     try:
         parts: list[bytes] = []
@@ -128,13 +130,14 @@ def _read_proc_mem(pid: int, address: int, length: int) -> bytes:
             try:
                 piece = os.pread(fd, want, address + done)
             except OSError as exc:
-                _raise_for_errno(exc.errno or errno.EIO, pid, address, length, address + done, "/proc/PID/mem")
+                _raise_for_errno(exc.errno or errno.EIO, pid, address, length, address + done, "/proc/PID/mem",
+                                 procfs)
                 raise
             if not piece:
                 # EOF: the process has no mm any more (exited) or the page is gone.
-                if not os.path.exists(f"/proc/{pid}"):
+                if not process_alive(pid, procfs):
                     raise NoSuchProcess(pid)
-                _raise_for_errno(errno.EIO, pid, address, length, address + done, "/proc/PID/mem")
+                _raise_for_errno(errno.EIO, pid, address, length, address + done, "/proc/PID/mem", procfs)
             parts.append(piece)
             done += len(piece)
         return b"".join(parts)
@@ -142,11 +145,12 @@ def _read_proc_mem(pid: int, address: int, length: int) -> bytes:
         os.close(fd)
 
 
-def read_memory(pid: int, address: int, length: int) -> bytes:
+def read_memory(pid: int, address: int, length: int, *, procfs: str = PROCFS) -> bytes:
     """Copy ``length`` bytes at ``address`` out of process ``pid`` without stopping it.
 
     Uses process_vm_readv; falls back to /proc/PID/mem when the syscall is missing
     (ENOSYS) or refused by a seccomp filter (EPERM) while /proc/PID/mem is allowed.
+    ``procfs`` is the procfs root for that fallback and for telling a zombie from an exit.
 
     Raises NoSuchProcess (pid gone), ZombieProcess, AccessDenied (another user,
     ptrace_scope, no CAP_SYS_PTRACE), UnmappedAddress (any byte of the range is not
@@ -159,15 +163,15 @@ def read_memory(pid: int, address: int, length: int) -> bytes:
     if length == 0:
         return b""
     if _process_vm_readv is None:
-        return _read_proc_mem(pid, address, length)
+        return _read_proc_mem(pid, address, length, procfs)
     try:
-        return _read_vm(pid, address, length)
+        return _read_vm(pid, address, length, procfs)
     except OSError:  # ENOSYS only: _read_vm raises typed errors for everything else
-        return _read_proc_mem(pid, address, length)
+        return _read_proc_mem(pid, address, length, procfs)
     except AccessDenied:
         # seccomp may refuse the syscall while /proc/PID/mem is still allowed.
         try:
-            return _read_proc_mem(pid, address, length)
+            return _read_proc_mem(pid, address, length, procfs)
         except AccessDenied:
             pass
         raise

@@ -1,18 +1,21 @@
-"""psutil for what it does well: one process's identity, CPU, memory summary, threads and fds.
+"""psutil for what it does well: one process's identity, CPU, memory summary and fds; the
+per-thread CPU times come from procfs' one task-stat reader. Plus the helpers for children we
+start (stop_child, die_with_parent).
 
 Only the one target pid is ever queried (glances' cost came from iterating every process).
+psutil is imported where it is used: the child helpers serve modules (perf, gdb) that must
+import without it.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from dataclasses import dataclass
 
-import psutil
-
 from hftmem_tui.errors import AccessDenied, NoSuchProcess, ZombieProcess
-from hftmem_tui.sources.procfs import PERMISSION_HINT
+from hftmem_tui.sources.procfs import PERMISSION_HINT, PROCFS, list_tasks, read_task_stat
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,8 @@ class ProcessInfo:
 
 def _optional(fn):
     """Fields some targets refuse to non-root callers (exe, fds): None instead of failing."""
+    import psutil
+
     try:
         return fn()
     except psutil.AccessDenied:
@@ -58,9 +63,12 @@ class ProcessProbe:
     Raises NoSuchProcess / ZombieProcess / AccessDenied from the constructor and from sample().
     """
 
-    def __init__(self, pid: int, full: bool = False) -> None:
+    def __init__(self, pid: int, full: bool = False, *, procfs: str = PROCFS) -> None:
+        import psutil
+
         self.pid = pid
         self.full = full
+        self.procfs = procfs  # for the per-thread stat files (psutil reads the rest)
         with self._mapped("process"):
             self._proc = psutil.Process(pid)
             self._proc.cpu_percent(None)  # primes the counter: the first real value is the next call
@@ -86,7 +94,7 @@ class ProcessProbe:
             else:
                 mem = p.memory_info()
                 uss = pss = swap = None
-            threads = tuple(ThreadTimes(t.id, t.user_time, t.system_time) for t in p.threads())
+            threads = thread_times(self.pid, self.procfs)
             num_threads = p.num_threads()
             exe = _optional(p.exe) or None
             username = _optional(p.username)
@@ -98,6 +106,20 @@ class ProcessProbe:
             pss=pss, swap=swap, num_threads=num_threads, threads=threads,
             open_files=open_files, num_fds=num_fds,
         )
+
+
+def thread_times(pid: int, procfs: str = PROCFS) -> tuple[ThreadTimes, ...]:
+    """User and system CPU seconds of each thread of pid, by tid (threads that exit meanwhile
+    are left out). Raises NoSuchProcess, AccessDenied."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = []
+    for tid in list_tasks(pid, procfs):
+        try:
+            st = read_task_stat(pid, tid, procfs)
+        except NoSuchProcess:
+            continue  # the thread exited between the listing and its stat
+        out.append(ThreadTimes(tid, st.utime_ticks / ticks, st.stime_ticks / ticks))
+    return tuple(out)
 
 
 class _PsutilErrors:
@@ -112,6 +134,8 @@ class _PsutilErrors:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is None:
             return False
+        import psutil
+
         if issubclass(exc_type, psutil.ZombieProcess):
             raise ZombieProcess(self.pid) from exc
         if issubclass(exc_type, psutil.NoSuchProcess):

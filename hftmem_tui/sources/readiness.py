@@ -216,11 +216,19 @@ def parse_hugetlbfs_mounts(text: str) -> tuple[str, ...]:
 
 
 def _read(path: str) -> str | None:
-    """A system file's text, or None when it is missing or unreadable (old kernel, container)."""
+    """A /sys file's text, or None when it is missing or unreadable (old kernel, container)."""
     try:
         with open(path, "rb") as f:
             return f.read().decode("utf-8", "replace")
     except OSError:
+        return None
+
+
+def _read_proc(pid: int, name: str, proc: str) -> str | None:
+    """/proc/PID/<name> (limits), or None when it cannot be read: an unknown, not an error."""
+    try:
+        return procfs.read_text(pid, name, proc)
+    except SourceError:
         return None
 
 
@@ -244,7 +252,7 @@ def _kb(value: str | None) -> int | None:
 def _thread_facts(pid: int, tid: int, proc: str) -> ThreadFacts | None:
     """None when the thread exited while we looked (threads come and go)."""
     try:
-        st = procfs.parse_stat(procfs.read_text(pid, f"task/{tid}/stat", proc))
+        st = procfs.read_task_stat(pid, tid, proc)
         status_text = procfs.read_text(pid, f"task/{tid}/status", proc)
     except (NoSuchProcess, ValueError):
         return None
@@ -260,10 +268,8 @@ def _thread_facts(pid: int, tid: int, proc: str) -> ThreadFacts | None:
 def read_threads(pid: int, proc: str = procfs.PROCFS, limit: int = MAX_THREADS) -> tuple[tuple[ThreadFacts, ...], int]:
     """(first ``limit`` threads by tid, total thread count). Raises NoSuchProcess, AccessDenied."""
     try:
-        tids = sorted(int(t) for t in os.listdir(f"{proc}/{pid}/task") if t.isdigit())
-    except FileNotFoundError as e:
-        raise NoSuchProcess(pid) from e
-    except PermissionError as e:
+        tids = procfs.list_tasks(pid, proc)
+    except AccessDenied as e:
         raise AccessDenied(pid, "threads", procfs.PERMISSION_HINT) from e
     out = []
     for tid in tids[:limit]:
@@ -292,7 +298,7 @@ def sample_history(pid: int, seconds: float, interval: float = 0.25,
 
 
 def _age_s(stat: procfs.Stat, proc: str) -> float | None:
-    uptime = _read(f"{proc}/uptime")
+    uptime = procfs.read_system("uptime", proc)
     try:
         hz = os.sysconf("SC_CLK_TCK")
         return max(0.0, float(uptime.split()[0]) - stat.starttime_ticks / hz) if uptime else None
@@ -316,11 +322,11 @@ def read_facts(pid: int, history: Sequence[HistorySample] = (), *, proc: str = p
     except NoSuchProcess:
         procfs.check_target(pid, proc)  # really gone: raise; else a kernel < 4.14 without the file
         rollup = None
-    limits = _read(f"{proc}/{pid}/limits")
-    mounts = parse_hugetlbfs_mounts(_read(f"{proc}/mounts") or "")
+    limits = _read_proc(pid, "limits", proc)
+    mounts = parse_hugetlbfs_mounts(procfs.read_system("mounts", proc) or "")
     maps_text = procfs.read_text(pid, "maps", proc)
     huge_paths = tuple(sorted({m.path for m in procfs.parse_maps(maps_text) if m.path and _is_hugetlb_path(m.path, mounts)}))
-    meminfo = parse_meminfo(_read(f"{proc}/meminfo") or "")
+    meminfo = parse_meminfo(procfs.read_system("meminfo", proc) or "")
     thp_enabled = _read(f"{sys}/{THP_DIR}/enabled")
     thp_defrag = _read(f"{sys}/{THP_DIR}/defrag")
     thp_proc = _status_value(status_text, "THP_enabled")
@@ -346,7 +352,7 @@ def read_facts(pid: int, history: Sequence[HistorySample] = (), *, proc: str = p
         except ValueError:
             return None
 
-    cmdline = _read(f"{proc}/cmdline") or ""
+    cmdline = procfs.read_system("cmdline", proc) or ""
     isolcpus = parse_cmdline_param(cmdline, "isolcpus")
     nohz = parse_cmdline_param(cmdline, "nohz_full")
     isolated = cpus("isolated")
@@ -355,7 +361,7 @@ def read_facts(pid: int, history: Sequence[HistorySample] = (), *, proc: str = p
     nohz_cpus = cpus("nohz_full")
     if nohz_cpus is None:
         nohz_cpus = cmdline_cpus(nohz)
-    rt_runtime = _read(f"{proc}/sys/kernel/sched_rt_runtime_us")
+    rt_runtime = procfs.read_system("sys/kernel/sched_rt_runtime_us", proc)
     threads, total = read_threads(pid, proc)
     samples = tuple(history) + (HistorySample(time.monotonic(), status.vm_rss_kb, stat.majflt),)
     if history and history[-1].t > samples[-1].t:  # the caller's clock is not monotonic(): keep theirs

@@ -1,7 +1,7 @@
 """The allocs pane: per-thread allocator calls through uprobes, hot threads, and allocation alarms.
 
 Opt-in: nothing is probed until the user presses ``s``, after the pane has shown what each probed
-call costs the engine (measured on this machine by uprobes.cost_per_call). The probes are
+call costs the engine (measured on this machine by calibration.cost_per_call). The probes are
 counting perf events per (thread, function), no ptrace; a thread marked hot (``h``, or ``b`` for
 hftmem's suggestion of the busiest) that calls the allocator raises an alarm, and its first call
 chains are sampled once. The probes are removed on every exit path (the app's exit hook; the
@@ -23,8 +23,9 @@ from textual.widgets import DataTable, Static
 from hftmem_tui.model.allocalarm import AllocReport, build_report, cpu_fractions, suggest_hot, window
 from hftmem_tui.model.observecost import ArmedEvents
 from hftmem_tui.errors import SourceError
-from hftmem_tui.sources.perf.uprobes import (ALLOC_FUNCTIONS, AllocProbes, Offender, cost_per_call, find_tracefs,
-                                       thread_cpu_ticks)
+from hftmem_tui.probes import ALLOC_FUNCTIONS, AllocProbes, Offender, thread_cpu_ticks
+from hftmem_tui.sources.perf.calibration import cost_per_call
+from hftmem_tui.sources.perf.uprobes import find_tracefs
 
 COUNT_EVERY_S = 1.0
 
@@ -189,11 +190,11 @@ class AllocsPane(Vertical):
         try:
             with AllocProbes(self.pid) as probes:
                 where = ", ".join(sorted({f"{s.where} ({os.path.basename(s.path)})" for s in probes.specs}))
-                self.post_message(self.Started(tuple(probes.notes), where, len(probes._fds)))
+                self.post_message(self.Started(tuple(probes.notes), where, probes.events_open))
                 while not self._stop.is_set():
                     probes.refresh_threads()
                     self.post_message(self.Counted(time.monotonic(), probes.counts(), probes.thread_names,
-                                                   thread_cpu_ticks(self.pid), len(probes._fds)))
+                                                   thread_cpu_ticks(self.pid), probes.events_open))
                     with self._lock:
                         wanted, self._want_chains = self._want_chains, set()
                     if wanted:

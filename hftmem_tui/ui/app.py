@@ -9,8 +9,6 @@ seconds (it reads smaps_rollup and numa_maps: page-table walks, not for every ti
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -31,7 +29,9 @@ from hftmem_tui.feeds.feed import FeedEnded, SampleFeed
 from hftmem_tui.model.history import History
 from hftmem_tui.errors import SourceError
 from hftmem_tui.sources.readiness import HistorySample, read_facts
-from hftmem_tui.feeds.sampler import TargetGone, TargetInfo
+from hftmem_tui.sources.shutdown import HANGUP_SIGNALS, SignalHandlers, exit_watchdog
+from hftmem_tui.feeds.sample import TargetInfo
+from hftmem_tui.feeds.sampler import TargetGone
 from hftmem_tui.ui.pools_pane import AllocatorGauges
 from hftmem_tui.ui.alloc_calls_pane import AllocsPane
 from hftmem_tui.ui.audit_pane import AuditPanel
@@ -121,7 +121,7 @@ class HftmemApp(App):
         self._extra_panes: list[str] = []
         self._audit_history: list[HistorySample] = []
         self._audit_busy = False
-        self._old_handlers: dict[int, object] = {}
+        self._signal_handlers: SignalHandlers | None = None
         self._shown_seq: dict[str, int] = {}
         self._notes_seen: set[str] = set()
 
@@ -411,8 +411,6 @@ class HftmemApp(App):
         super()._fatal_error()
 
     def _install_signal_handlers(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
         loop = self._loop
         if loop is None:
             return
@@ -421,29 +419,14 @@ class HftmemApp(App):
             loop.call_soon_threadsafe(self.exit, None, 128 + signum)
             self._arm_exit_watchdog(128 + signum)
 
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                self._old_handlers[sig] = signal.signal(sig, handler)
-            except (ValueError, OSError):
-                pass
+        self._signal_handlers = SignalHandlers(handler, HANGUP_SIGNALS)  # installs nothing off the main thread
 
     def _arm_exit_watchdog(self, code: int) -> None:
         """After SIGTERM/SIGHUP the terminal may be gone and a thread may never finish writing to
         it: if the process has not ended EXIT_GRACE_S later, run the hooks (a no-op if they ran)
         and end it. The target has been left alone by then: the hooks are what detach."""
-
-        def expire() -> None:
-            self.run_exit_hooks()
-            os._exit(code)
-
-        timer = threading.Timer(EXIT_GRACE_S, expire)
-        timer.daemon = True
-        timer.start()
+        exit_watchdog(EXIT_GRACE_S, code, before=self.run_exit_hooks)
 
     def _restore_signal_handlers(self) -> None:
-        for sig, old in self._old_handlers.items():
-            try:
-                signal.signal(sig, old)  # type: ignore[arg-type]
-            except (ValueError, OSError, TypeError):
-                pass
-        self._old_handlers.clear()
+        if self._signal_handlers is not None:
+            self._signal_handlers.restore()

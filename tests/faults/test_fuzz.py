@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hftmem_tui import cli
+from hftmem_tui.commands.args import parse_address
 from hftmem_tui.errors import SourceError
 from hftmem_tui.sources.memory import read_memory
 from hftmem_tui.sources.symbols import SymbolTable, check_symbol_expr
@@ -68,7 +69,7 @@ def test_parsers_refuse_or_accept_only_plain_paths(text):
             assert address is not None and address >= 0 and (length is None or length >= 0)
     except SourceError:
         pass
-    address = cli._address(text)
+    address = parse_address(text)
     assert address is None or (address >= 0 and re.fullmatch(r"\s*(0[xX][0-9a-fA-F]+|[0-9]+)\s*", text))
 
 

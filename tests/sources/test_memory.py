@@ -109,6 +109,12 @@ class TestReadOwnProcess:
             memory._read_proc_mem(os.getpid(), base + page - 8, 16)
         assert info.value.first_unreadable == base + page
 
+    def test_proc_mem_fallback_uses_the_procfs_root(self, guarded_pages, tmp_path):
+        base, _page = guarded_pages
+        with pytest.raises(NoSuchProcess):  # no <root>/PID/mem: that process does not exist there
+            memory._read_proc_mem(os.getpid(), base, 64, procfs=str(tmp_path))
+        assert read_memory(os.getpid(), base, 8, procfs=str(tmp_path)) == bytes([0xA5]) * 8  # vm_readv
+
     def test_low_address_and_dead_pid(self):
         with pytest.raises(UnmappedAddress):
             read_memory(os.getpid(), 0x10, 8)

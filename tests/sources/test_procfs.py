@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import os
 import time
-from pathlib import Path
 
 import pytest
 
+from hftmem_tui.errors import NoSuchProcess, SymbolNotFound
 from hftmem_tui.sources import procfs
+from hftmem_tui.sources.procfs import maps as procfs_maps
 from hftmem_tui.sources.procfs import (
     Mapping, parse_maps, parse_numa_maps, parse_smaps, parse_smaps_rollup, parse_stat,
     parse_status,
@@ -87,7 +89,8 @@ def test_unknown_keys_ignored_missing_keys_zero_and_slow_path_agrees():
 
 def test_fast_and_slow_paths_agree_on_5000_mappings():
     text = fixture("smaps_many.gz")
-    assert procfs._parse_smaps_columns(text.split("\n")) == procfs._parse_smaps_lines(text.split("\n"))
+    lines = text.split("\n")
+    assert procfs_maps._parse_smaps_columns(lines) == procfs_maps._parse_smaps_lines(lines)
 
 
 def test_parse_smaps_5000_mappings_is_fast():
@@ -180,3 +183,41 @@ def test_numa_maps_two_nodes_and_huge_pages():
 def test_mapping_mode_for_all_perm_shapes():
     mk = lambda perms: Mapping(0, 4096, perms, 0, "00:00", 0, "")
     assert [mk(p).mode for p in ("r-xp", "rw-p", "---p", "r--s", "rwxs")] == ["r-x--", "rw---", "-----", "r--s-", "rwxs-"]
+
+
+# --------------------------------------------------------------------------- names that are not UTF-8
+
+ENGINE = os.fsdecode(b"/opt/caf\xe9/hft-engine")  # latin-1 e-acute: not UTF-8
+PLUGIN = os.fsdecode(b"/tmp/plug\xff\xfein dir/lib")
+
+
+@pytest.fixture
+def fake_root(tmp_path):
+    """A procfs root whose process 4242 has the non-UTF-8 maps fixture (and no exe link)."""
+    (tmp_path / "4242").mkdir()
+    (tmp_path / "4242" / "maps").write_bytes((FIX / "non_utf8_maps").read_bytes())
+    return str(tmp_path)
+
+
+def test_maps_path_that_is_not_utf8_round_trips(fake_root):
+    maps = procfs.parse_maps(procfs.read_text(4242, "maps", fake_root))
+    assert len(maps) == 9
+    assert [os.fsencode(m.path) for m in maps[:3]] == [b"/opt/caf\xe9/hft-engine"] * 3
+    assert os.fsencode(maps[6].path) == b"/tmp/plug\xff\xfein dir/lib (deleted)"
+    assert (maps[0].dev, maps[0].inode, maps[1].offset, maps[1].perms) == ("fd:01", 1835123, 0x2000, "r-xp")
+    assert maps[3].kind == "heap" and maps[7].kind == "stack"
+
+
+def test_exec_mappings_and_load_base_use_the_one_parser(fake_root):
+    from hftmem_tui.sources.codemap import read_exec_mappings
+    from hftmem_tui.sources.symbols import load_base
+
+    exe = read_exec_mappings(4242, fake_root)
+    assert [(m.path, m.offset) for m in exe] == [
+        (ENGINE, 0x2000), ("/usr/lib/x86_64-linux-gnu/libc.so.6", 0x28000), (PLUGIN, 0)]
+    assert load_base(4242, ENGINE, procfs=fake_root) == 0x55D0C0A00000
+    assert load_base(4242, PLUGIN, procfs=fake_root) == 0x7F1C3A900000  # " (deleted)" tolerated
+    with pytest.raises(SymbolNotFound, match="is not mapped in process 4242"):
+        load_base(4242, "/usr/bin/other", procfs=fake_root)
+    with pytest.raises(NoSuchProcess):
+        read_exec_mappings(4243, fake_root)

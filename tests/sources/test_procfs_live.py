@@ -167,6 +167,38 @@ def test_process_probe_matches_psutil(many_mappings):
     assert full.uss and full.pss and full.uss <= full.pss <= full.rss + 65536
 
 
+def test_thread_times_are_psutils_from_the_one_task_stat_reader():
+    import threading
+
+    from hftmem_tui.sources.process import thread_times
+
+    done = threading.Event()
+    started = threading.Event()
+    tid = []
+
+    def spin() -> None:
+        tid.append(threading.get_native_id())
+        started.set()
+        while not done.is_set():
+            pass
+
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        assert started.wait(10)
+        ours = {th.id: th for th in thread_times(os.getpid())}
+        theirs = {th.id: th for th in psutil.Process().threads()}
+    finally:
+        done.set()
+        t.join()
+    assert os.getpid() in ours and tid[0] in ours and {os.getpid(), tid[0]} <= set(theirs)
+    for i in set(ours) & set(theirs):  # read a moment apart: the spinner may gain a tick or two
+        assert abs(ours[i].user_time - theirs[i].user_time) <= 0.1
+        assert abs(ours[i].system_time - theirs[i].system_time) <= 0.1
+    with pytest.raises(NoSuchProcess):
+        thread_times(2**22 + 12345)
+
+
 @pytest.fixture(scope="module")
 def unprivileged_user():
     """A real unprivileged user (created if missing, removed afterwards if we created it)."""

@@ -28,7 +28,7 @@ from hftmem_tui.errors import (
 )
 from hftmem_tui.model.decode import decode
 from hftmem_tui.sources import symbols as symbols_mod
-from hftmem_tui.sources.gdb.mi import FileGdbSession
+from hftmem_tui.sources.gdb.file_session import FileGdbSession
 from hftmem_tui.sources.memory import format_x, read_memory
 from hftmem_tui.sources.symbols import (
     InvalidExpression,

@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from hftmem_tui.errors import SourceError
-from hftmem_tui.sources.perf.uprobes import find_tracefs, list_session_probes
+from hftmem_tui.sources.perf.uprobes import find_tracefs, list_session_probes, session_group
 from hftmem_tui.ui.alloc_calls_pane import AllocsPane
 from hftmem_tui.ui.cost import InspectorCost
 from tests.conftest import proc_status
@@ -20,6 +20,7 @@ try:
 except SourceError:
     _ok = False
 needs_uprobes = pytest.mark.skipif(not _ok, reason="uprobes need root and a mounted tracefs")
+OURS = session_group()  # the App runs in this process; other sessions on the machine may hold probes
 
 
 @needs_uprobes
@@ -34,11 +35,11 @@ async def test_hot_alloc_raises_the_alarm_and_probes_are_removed(engine):
         intro = app.query_one("#allocs-intro", Static)
         await wait_for(pilot, lambda: pane.cost_s is not None, timeout=20)
         assert "us (measured on this machine)" in text_of(intro) and "off (opt-in)" in text_of(intro)
-        assert not list_session_probes()  # nothing on the engine before the user asks
+        assert not list_session_probes(group=OURS)  # nothing on the engine before the user asks
         await pilot.press("s")
         table = app.query_one("#allocs-table", DataTable)
         await wait_for(pilot, lambda: pane.report is not None and pane.suggested, timeout=20)
-        assert list_session_probes()
+        assert list_session_probes(group=OURS)
         names = {str(table.get_row(k)[1]) for k in table.rows}
         assert {"hftmem-strat", "hftmem-md"} <= names
         await pilot.press("b")  # hftmem's suggestion: the busy-polling threads
@@ -53,7 +54,7 @@ async def test_hot_alloc_raises_the_alarm_and_probes_are_removed(engine):
         await pilot.pause(1.1)
         assert "uprobes" in text_of(app.query_one(InspectorCost))
         await pilot.press("ctrl+c")  # the exit hook removes the probes
-    assert not list_session_probes()
+    assert not list_session_probes(group=OURS)
     assert int(proc_status(pid)["TracerPid"]) == 0
 
 
@@ -76,5 +77,5 @@ async def test_healthy_engine_marked_hot_has_no_alarm(engine):
         await pilot.press("s")
         await wait_for(pilot, lambda: not pane.running and "probes removed" in text_of(
             app.query_one("#allocs-intro", Static)), timeout=10)
-        assert not list_session_probes()
+        assert not list_session_probes(group=OURS)
         await pilot.press("q")

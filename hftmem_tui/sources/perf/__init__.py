@@ -1,1 +1,1 @@
-"""perf_event_open: the event ABI, perf stat streams, hardware breakpoints, uprobes."""
+"""perf_event_open: the event ABI, perf stat streams, hardware breakpoints, uprobes, cost calibration."""

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import json
 import mmap
 import os
 import select
@@ -38,7 +37,8 @@ from hftmem_tui.sources.codemap import CodeMap
 from hftmem_tui.errors import AccessDenied, NoSuchProcess, SourceError, UnmappedAddress, ZombieProcess
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.memory import read_memory
-from hftmem_tui.sources.paths import cache_root
+from hftmem_tui.sources.perf import abi
+from hftmem_tui.sources.perf.calibration import cost_per_hit  # one per-boot cost cache; re-exported
 from hftmem_tui.sources.watchpoint import (DEBUG_REGISTERS, Frame, HitRateGuard, HotField, WatchHit, WatchLimitError,
                                            WatchSpec)
 
@@ -53,41 +53,11 @@ __all__ = [
 
 DEFAULT_MAX_RATE = 2000.0  # hits/s: ~2% of one core at ~9 us per hit; above that the field is "hot"
 
-from hftmem_tui.sources.perf.abi import (  # noqa: E402  (the kernel ABI lives there)
-    _CONTEXT_MAX, _F_DISABLED, _F_EXCLUDE_CALLCHAIN_KERNEL, _F_EXCLUDE_HV, _F_EXCLUDE_KERNEL, _F_INHERIT,
-    _F_SAMPLE_ID_ALL, _F_USE_CLOCKID, _IOC_DISABLE, _IOC_ENABLE, _IOC_SET_OUTPUT, _MAX_STACK, _REC_LOST,
-    _REC_SAMPLE, _REC_THROTTLE, _ATTR_SIZE, CAP_PERFMON, CAP_SYS_ADMIN, HW_BREAKPOINT_RW, HW_BREAKPOINT_W,
-    PERF_TYPE_BREAKPOINT, RING_PAGES as _RING_PAGES, SAMPLE_CALLCHAIN, SAMPLE_IP, SAMPLE_TID, SAMPLE_TIME,
-    Attr as _Attr, Ring as _Ring, _ioctl, _perf_event_open,
-)
 
 _MAX_QUEUED = 10000  # hits read but not yet symbolised/reported; beyond this they are counted as dropped
 
 
-def _breakpoint_attr(address: int, length: int, bp_type: int, *, sample: bool = True,
-                     inherit: bool = True) -> _Attr:
-    a = _Attr()
-    a.type = PERF_TYPE_BREAKPOINT
-    a.size = _ATTR_SIZE
-    a.sample_period = 1
-    a.bp_type = bp_type
-    a.bp_addr = address
-    a.bp_len = length
-    a.flags = _F_DISABLED | _F_EXCLUDE_KERNEL | _F_EXCLUDE_HV | (_F_INHERIT if inherit else 0)
-    if sample:
-        a.sample_type = SAMPLE_IP | SAMPLE_TID | SAMPLE_TIME | SAMPLE_CALLCHAIN
-        a.flags |= _F_SAMPLE_ID_ALL | _F_EXCLUDE_CALLCHAIN_KERNEL | _F_USE_CLOCKID
-        a.clockid = time.CLOCK_MONOTONIC  # timestamps comparable with time.monotonic(): hit->report latency
-        a.wakeup_events = 1  # wake the reader on every sample: report latency, not batching
-        a.sample_max_stack = _MAX_STACK
-    return a
-
-
 # ------------------------------------------------------------------ permission checks
-
-def _cap_eff() -> int:
-    return procfs.own_cap_effective()  # the name sources/gdb/session.py imports
-
 
 def _paranoid() -> int | None:
     return procfs.read_system_int("sys/kernel/perf_event_paranoid")
@@ -101,11 +71,11 @@ def check_perf_access(pid: int | None = None, *, euid: int | None = None, caps: 
     kernel.perf_event_paranoid (user-space-only events need <= 2; Debian's 3 forbids them).
     ``euid``/``caps``/``paranoid`` default to this process and this kernel.
     """
-    caps = _cap_eff() if caps is None else caps
+    caps = procfs.own_cap_effective() if caps is None else caps
     euid = os.geteuid() if euid is None else euid
-    if euid == 0 or caps & (1 << CAP_SYS_ADMIN):
+    if euid == 0 or caps & (1 << abi.CAP_SYS_ADMIN):
         return "root"
-    if caps & (1 << CAP_PERFMON):
+    if caps & (1 << abi.CAP_PERFMON):
         return "CAP_PERFMON"
     level = _paranoid() if paranoid == "read" else paranoid
     if level is None:
@@ -136,85 +106,6 @@ def _open_error(exc: OSError, pid: int, spec: WatchSpec) -> SourceError:
     if exc.errno == errno.ESRCH:
         return NoSuchProcess(pid)
     return SourceError(f"perf_event_open failed: {exc.strerror}")
-
-
-# ------------------------------------------------------------------ cost calibration
-
-_COST_CACHE: dict[str, float] = {}
-
-
-def _boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()
-    except OSError:
-        return "unknown"
-
-
-def _measure_cost(writes: int = 2000, rounds: int = 3) -> float:
-    """Seconds a sampled breakpoint hit adds to the writing thread, measured on ourselves.
-
-    We watch a buffer of our own and time ``writes`` stores to it, watched and unwatched; the
-    difference per write is the trap + sample + wakeup path the target pays on each hit.
-    """
-    buf = ctypes.create_string_buffer(64)
-    addr = (ctypes.addressof(buf) + 7) & ~7
-    memset = ctypes.memset
-
-    def loop() -> float:
-        t = time.perf_counter()
-        for _ in range(writes):
-            memset(addr, 1, 8)
-        return time.perf_counter() - t
-
-    attr = _breakpoint_attr(addr, 8, HW_BREAKPOINT_W, inherit=False)
-    fd = _perf_event_open(attr, 0, -1)
-    try:
-        ring = mmap.mmap(fd, (1 + _RING_PAGES) * mmap.PAGESIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        try:
-            best = float("inf")
-            for _ in range(rounds):
-                base = loop()
-                _ioctl(fd, _IOC_ENABLE, 0)
-                watched = loop()
-                _ioctl(fd, _IOC_DISABLE, 0)
-                _Ring(ring).drain(lambda *_: None)
-                best = min(best, max(0.0, watched - base) / writes)
-            return best
-        finally:
-            ring.close()
-    finally:
-        os.close(fd)
-
-
-def cost_per_hit(*, refresh: bool = False) -> float | None:
-    """Measured cost of one sampled breakpoint hit on this machine, in seconds (cached per boot).
-
-    None when breakpoints cannot be armed here at all.
-    """
-    key = _boot_id()
-    if not refresh and key in _COST_CACHE:
-        return _COST_CACHE[key]
-    path = cache_root() / "perfwatch-cost.json"
-    if not refresh:
-        try:
-            data = json.loads(path.read_text())
-            if data.get("boot_id") == key:
-                _COST_CACHE[key] = float(data["cost_s"])
-                return _COST_CACHE[key]
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    try:
-        cost = _measure_cost()
-    except OSError:
-        return None
-    _COST_CACHE[key] = cost
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"boot_id": key, "cost_s": cost}))
-    except OSError:
-        pass  # read-only home: measure again next time
-    return cost
 
 
 # ------------------------------------------------------------------ the watch
@@ -258,7 +149,7 @@ class PerfWatch:
         self.max_rate = DEFAULT_MAX_RATE if max_rate is None else float(max_rate)
         self.granted_by = check_perf_access(pid)
         self._fds: list[int] = []
-        self._rings: dict[int, _Ring] = {}  # fd -> ring (one per CPU)
+        self._rings: dict[int, abi.Ring] = {}  # fd -> ring (one per CPU)
         self._mmaps: list[mmap.mmap] = []
         self._closed = False
         self._reader_done = False
@@ -290,15 +181,15 @@ class PerfWatch:
         return procfs.list_tasks(self.pid)
 
     def _arm(self) -> None:
-        bp_type = HW_BREAKPOINT_W if self.spec.access == "write" else HW_BREAKPOINT_RW
-        attr = _breakpoint_attr(self.spec.address, self.spec.length, bp_type)
+        bp_type = abi.HW_BREAKPOINT_W if self.spec.access == "write" else abi.HW_BREAKPOINT_RW
+        attr = abi.breakpoint_attr(self.spec.address, self.spec.length, bp_type)
         cpus = list(range(os.cpu_count() or 1))  # the target may run on any CPU, not just ours
         leader: dict[int, int] = {}
         armed = set()
         for tid in self._threads():
             for cpu in cpus:
                 try:
-                    fd = _perf_event_open(attr, tid, cpu)
+                    fd = abi.perf_event_open(attr, tid, cpu)
                 except OSError as exc:
                     if exc.errno == errno.ESRCH and tid != self.pid:
                         break  # the thread exited while we armed: nothing to watch there
@@ -308,19 +199,19 @@ class PerfWatch:
                 self._fds.append(fd)
                 armed.add(tid)
                 if cpu not in leader:
-                    mm = mmap.mmap(fd, (1 + _RING_PAGES) * mmap.PAGESIZE, mmap.MAP_SHARED,
+                    mm = mmap.mmap(fd, (1 + abi.RING_PAGES) * mmap.PAGESIZE, mmap.MAP_SHARED,
                                    mmap.PROT_READ | mmap.PROT_WRITE)
                     self._mmaps.append(mm)
-                    self._rings[fd] = _Ring(mm)
+                    self._rings[fd] = abi.Ring(mm)
                     leader[cpu] = fd
-                elif _ioctl(fd, _IOC_SET_OUTPUT, leader[cpu]) != 0:
+                elif abi.ioctl(fd, abi.IOC_SET_OUTPUT, leader[cpu]) != 0:
                     err = ctypes.get_errno()
                     raise SourceError(f"perf: cannot share a ring buffer ({os.strerror(err)})")
         if not armed:
             raise NoSuchProcess(self.pid, "no thread left to watch")
         self.armed_threads = len(armed)
         for fd in self._fds:
-            _ioctl(fd, _IOC_ENABLE, 0)
+            abi.ioctl(fd, abi.IOC_ENABLE, 0)
         self._started = time.monotonic()
         self._rate.restart(self._started)
 
@@ -458,16 +349,16 @@ class PerfWatch:
 
     def _disarm_all(self) -> None:
         for fd in self._fds:
-            _ioctl(fd, _IOC_DISABLE, 0)
+            abi.ioctl(fd, abi.IOC_DISABLE, 0)
 
     def _on_record(self, rtype: int, payload: bytes, out: list) -> None:
-        if rtype == _REC_LOST:
+        if rtype == abi.REC_LOST:
             self._lost += struct.unpack_from("<Q", payload, 8)[0]
             return
-        if rtype == _REC_THROTTLE:
+        if rtype == abi.REC_THROTTLE:
             self._lost += 1
             return
-        if rtype != _REC_SAMPLE:
+        if rtype != abi.REC_SAMPLE:
             return
         ip, _pid, tid, t_ns, nr = struct.unpack_from("<QIIQQ", payload, 0)
         chain = struct.unpack_from(f"<{nr}Q", payload, 32) if nr else ()
@@ -475,7 +366,7 @@ class PerfWatch:
         read_at = time.monotonic()
         self._hits += 1
         old, self._last = self._last, new if new is not None else self._last
-        out.append((ip, tid, [a for a in chain if a < _CONTEXT_MAX], t_ns / 1e9, read_at, old, new, self._hits))
+        out.append((ip, tid, [a for a in chain if a < abi.CONTEXT_MAX], t_ns / 1e9, read_at, old, new, self._hits))
 
     def _hit(self, ip: int, tid: int, chain: list[int], t_hit: float, read_at: float, old: bytes | None,
              new: bytes | None, n: int) -> WatchHit:

@@ -16,8 +16,9 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from hftmem_tui.errors import AccessDenied, NoSuchProcess, SourceError, ToolFailed, ToolMissing
+from hftmem_tui.sources import procfs
 from hftmem_tui.sources.process import die_with_parent
-from hftmem_tui.errors import AccessDenied, NoSuchProcess, ToolFailed, ToolMissing
 
 SOFTWARE_EVENTS = ("page-faults", "minor-faults", "major-faults", "context-switches",
                    "cpu-migrations", "task-clock")
@@ -105,18 +106,16 @@ def describe_exit(rc: int | None) -> str:
     return f"exited with status {rc}"
 
 
-def _error_from_stderr(pid: int, text: str, rc: int | None) -> Exception:
-    """Turn perf's multi-line complaint into one typed, one-line error."""
+def error_from_stderr(pid: int, text: str, rc: int | None) -> Exception:
+    """perf's multi-line complaint (its stderr, exit status ``rc``) as one typed, one-line error:
+    NoSuchProcess, AccessDenied (with perf_event_paranoid) or ToolFailed, returned, not raised."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and ln.strip() != "Error:"]
     first = lines[0] if lines else f"perf {describe_exit(rc)}"
     low = text.lower()
     if "problems finding threads" in low or "no such process" in low:
         return NoSuchProcess(pid, "perf could not find its threads")
     if "permission" in low or "paranoid" in low or "access to performance monitoring" in low:
-        try:
-            level = open("/proc/sys/kernel/perf_event_paranoid").read().strip()
-        except OSError:
-            level = "?"
+        level = procfs.read_system("sys/kernel/perf_event_paranoid") or "?"
         return AccessDenied(pid, "perf counters", f"{first} (perf_event_paranoid={level})")
     return ToolFailed(f"perf stat failed: {first}")
 
@@ -231,7 +230,7 @@ class PerfStream:
                 yield self._sample(pending)
         rc = self._wait_exit()
         if produced == 0 and not self._closed:
-            raise _error_from_stderr(self.pid, self._stderr(), rc)
+            raise error_from_stderr(self.pid, self._stderr(), rc)
 
     def _target_gone(self, sample: PerfSample) -> bool:
         """perf keeps printing <not counted> for a zombie target: end the stream there."""
@@ -239,11 +238,10 @@ class PerfStream:
         if counted:
             return False
         try:
-            with open(f"/proc/{self.pid}/stat", "rb") as f:
-                state = f.read().rpartition(b")")[2].split()[:1]
-        except OSError:
-            return True
-        return state in ([b"Z"], [b"X"], [])
+            state = procfs.read_stat(self.pid).state
+        except (SourceError, ValueError, IndexError):
+            return True  # gone, or a stat line too short to hold a state
+        return state in ("Z", "X")
 
     def _sample(self, lines: list[PerfLine]) -> PerfSample:
         names = {_base_event(e): e for e in self.events}
@@ -322,7 +320,7 @@ def probe_events(pid: int, events=DEFAULT_EVENTS, duration_ms: int = 100,
         raise ToolFailed(f"perf stat did not finish within {timeout_s:.0f} s") from e
     parsed = [p for p in map(parse_perf_csv_line, r.stdout.splitlines()) if p is not None]
     if not parsed:
-        raise _error_from_stderr(pid, r.stderr, r.returncode)
+        raise error_from_stderr(pid, r.stderr, r.returncode)
     names = {_base_event(e): e for e in key}
     supported = frozenset(names.get(_base_event(p.event), p.event) for p in parsed if p.supported)
     _SUPPORT_CACHE[key] = supported

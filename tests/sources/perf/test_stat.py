@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import time
+
+import pytest
+
 from hftmem_tui.errors import AccessDenied, NoSuchProcess, ToolFailed
 from hftmem_tui.sources.perf.stat import (
     DEFAULT_EVENTS,
     HARDWARE_EVENTS,
     PerfStream,
-    _error_from_stderr,
+    error_from_stderr,
     parse_perf_csv_line,
 )
 from tests.conftest import FIXTURES
@@ -71,12 +77,30 @@ def test_sample_building_maps_modifiers_back():
 
 
 def test_refusal_becomes_one_line_access_denied():
-    err = _error_from_stderr(42, (FIX / "refused_stderr.txt").read_text(), 255)
+    err = error_from_stderr(42, (FIX / "refused_stderr.txt").read_text(), 255)
     assert isinstance(err, AccessDenied) and "\n" not in str(err)
     assert "Access to performance monitoring" in str(err) and "perf_event_paranoid=" in str(err)
 
 
 def test_missing_pid_and_unknown_failure():
-    assert isinstance(_error_from_stderr(9, "Problems finding threads of monitor\n\n Usage: ...", 234), NoSuchProcess)
-    err = _error_from_stderr(9, "event syntax error: 'bogus'\n", 129)
+    assert isinstance(error_from_stderr(9, "Problems finding threads of monitor\n\n Usage: ...", 234), NoSuchProcess)
+    err = error_from_stderr(9, "event syntax error: 'bogus'\n", 129)
     assert isinstance(err, ToolFailed) and str(err) == "perf stat failed: event syntax error: 'bogus'"
+
+
+def test_stream_ends_when_the_target_dies_unreaped():
+    """A killed, not yet reaped target is a zombie (its state read through procfs): the stream ends."""
+    if shutil.which("perf") is None:
+        pytest.skip("perf is not installed")
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        with PerfStream(child.pid, interval_ms=100, events=("task-clock", "page-faults")) as stream:
+            samples = stream.samples()
+            next(samples)
+            child.kill()  # no wait(): it stays a zombie until the end of the test
+            t0 = time.monotonic()
+            rest = list(samples)
+            assert time.monotonic() - t0 < 5 and len(rest) < 40
+    finally:
+        child.kill()
+        child.wait()

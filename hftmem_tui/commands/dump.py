@@ -1,0 +1,34 @@
+"""`hftmem dump PID ADDR|SYMBOL`: target memory as gdb x/ lines, read without stopping the target."""
+
+from __future__ import annotations
+
+import argparse
+
+from hftmem_tui.commands.args import parse_address
+from hftmem_tui.sources import procfs
+from hftmem_tui.sources.memory import format_x, read_memory
+from hftmem_tui.sources.symbols import SymbolTable, check_symbol_expr
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve the address (a symbol through the ELF tables), read it, print x/ lines.
+
+    Raises NoSuchProcess/AccessDenied for the target, SourceError for a refused or unknown symbol
+    expression or an unreadable range.
+    """
+    procfs.check_target(args.pid)
+    address = parse_address(args.what)
+    label = None
+    length = args.len
+    if address is None:
+        check_symbol_expr(args.what)  # refuse anything but a plain symbol path before gdb sees it
+        with SymbolTable.for_pid(args.pid) as table:
+            resolved = table.resolve_expr(args.what)
+            address = table.runtime_address(resolved, args.pid)
+            label = (resolved.symbol.name, address - resolved.offset)
+            length = length or resolved.size
+    length = length or 64
+    data = read_memory(args.pid, address, length)
+    for line in format_x(data, address, args.format, symbol=label):
+        print(line)
+    return 0

@@ -1,0 +1,56 @@
+"""The one place a /proc file is opened: the procfs root, paths under it, typed errors.
+
+Every reader takes the procfs root as an argument (``procfs=``, default "/proc"), so tests
+and containers can point it elsewhere, and turns OS errors into the typed errors of
+:mod:`hftmem_tui.errors` here, at this one boundary. A /proc read is a syscall that cannot be
+given a timeout; its cost is bounded by what the kernel walks to write the file.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hftmem_tui.errors import AccessDenied, NoSuchProcess, SourceError
+
+PROCFS = "/proc"
+PERMISSION_HINT = "run as the same user as the target or as root"
+
+
+def pid_path(pid: int, name: str, procfs: str = PROCFS) -> str:
+    """The path of /proc/PID/<name> under the procfs root."""
+    return f"{procfs}/{pid}/{name}"
+
+
+def os_error(e: OSError, pid: int, what: str | None, verb: str, path: str) -> SourceError:
+    """The typed error for an OSError on a file of pid.
+
+    NoSuchProcess when the file or the process is gone, AccessDenied naming ``what`` on
+    EPERM/EACCES (when ``what`` is None a refusal is a plain SourceError), else a one-line
+    SourceError "cannot <verb> <path>: <reason>".
+    """
+    if isinstance(e, (FileNotFoundError, ProcessLookupError)):  # ProcessLookupError is ESRCH
+        return NoSuchProcess(pid)
+    if isinstance(e, PermissionError) and what is not None:
+        return AccessDenied(pid, what, PERMISSION_HINT)
+    return SourceError(f"cannot {verb} {path}: {e.strerror or e}")
+
+
+def read_text(pid: int, name: str, procfs: str = PROCFS) -> str:
+    """Read /proc/PID/<name> as text.
+
+    Raises NoSuchProcess (no such pid, or it exited while we read), AccessDenied (another
+    user's process), SourceError (any other OS error, one line).
+    """
+    path = pid_path(pid, name, procfs)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise os_error(e, pid, name, "read", path) from e
+    # Paths may hold bytes that are not UTF-8: keep them round-trippable.
+    return data.decode("utf-8", "surrogateescape")
+
+
+def process_alive(pid: int, procfs: str = PROCFS) -> bool:
+    """Whether pid has a /proc entry (a zombie still has one: see read_stat's state)."""
+    return os.path.isdir(f"{procfs}/{pid}")

@@ -29,7 +29,7 @@ from hftmem_tui.sources.symbols import SymbolTable, check_symbol_expr
 from hftmem_tui.watch.controller import FirstHitWatch, WatchController
 
 if TYPE_CHECKING:
-    from hftmem_tui.feeds.sampler import TargetInfo
+    from hftmem_tui.feeds.sample import TargetInfo
 
 __all__ = ["AllocProbeControl", "FactsReader", "LiveServices", "Located", "MemoryReader", "NotLive",
            "RecordedServices", "TargetServices", "offered"]

@@ -3,8 +3,8 @@
 Rows are keyed by (start, path) and drawn by a RowTable (only the rows on screen), so 100,000
 mappings cost what 40 do per frame. The order shown (sort, then filter) is an index built in
 one pass over a new full smaps read or a new sort/filter: on the UI thread when the target has
-few mappings, in a thread worker when it has many (the UI keeps drawing, the last request
-wins), then swapped in at once; the cursor stays on the same mapping. Sort by any column (``s``
+few mappings, in one thread worker at a time when it has many (the UI keeps drawing; keys
+typed meanwhile become one request, so the last key wins), then swapped in at once; the cursor stays on the same mapping. Sort by any column (``s``
 next column, ``r`` reverse, or click a header), filter by name (``/``); growing rows are
 highlighted.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import bisect
 import time
 from dataclasses import dataclass
 
@@ -22,7 +23,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.timer import Timer
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
@@ -44,7 +44,6 @@ COLUMNS = (("address", "Address", 12), ("kbytes", "Kbytes", 9), ("rss", "RSS", 9
 COLUMN_KEYS = tuple(c[0] for c in COLUMNS)
 GROWING_STYLE = "bold yellow"
 INLINE_ROWS = 5000  # up to here an index takes a few ms: built at once, a thread would only add a frame
-DEBOUNCE_S = 0.05  # filter keystrokes closer than this are one request (a paste, key repeat)
 
 
 def display_name(m: Mapping) -> str:
@@ -90,7 +89,8 @@ def is_growing(growth: MappingGrowth | None) -> bool:
 
 
 # ---------------------------------------------------------------------- the index (no Textual)
-@dataclass(frozen=True, slots=True)
+# repr=False, eq=False: a repr or == of 100,000 mappings takes seconds; these are compared by identity.
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class IndexRequest:
     """What to show: these mappings, filtered by ``needle`` (lower case), sorted by ``column``."""
 
@@ -102,42 +102,58 @@ class IndexRequest:
     reverse: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class Prepared:
-    """Per full smaps read, once: keys, lower-case names to filter on, totals."""
+    """Per full smaps read, once: lower-case paths to filter on, and the totals.
+
+    Rows are named by their position in ``mappings``: an index is a list of ints, so building
+    one allocates no object per row (at 100k rows, garbage collection is the cost to avoid).
+    """
 
     mappings: tuple[Mapping, ...]
     growth: dict[MappingKey, MappingGrowth]
-    keys: list[MappingKey]
-    by_key: dict[MappingKey, Mapping]
     haystacks: list[str]
     total_kb: int
     rss_kb: int
     dirty_kb: int
     growing: int
 
+    def position(self, key: MappingKey) -> int | None:
+        """Where the mapping ``key`` is in ``mappings`` (smaps is in address order: a bisection)."""
+        ms = self.mappings
+        i = bisect.bisect_left(ms, key[0], key=_start)
+        while i < len(ms) and ms[i].start == key[0]:
+            if ms[i].path == key[1]:
+                return i
+            i += 1
+        return next((j for j, m in enumerate(ms) if (m.start, m.path) == key), None)  # not in order: scan
 
-@dataclass(frozen=True, slots=True)
+
+def _start(m: Mapping) -> int:
+    return m.start
+
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class MappingIndex:
-    """The rows to show in order (keys), and the data they are drawn from."""
+    """The rows to show in order (positions in ``prepared.mappings``), and the data they are drawn from."""
 
     generation: int
-    keys: list[MappingKey]
+    rows: list[int]
     prepared: Prepared
-    order: tuple[str, bool, list[int]]  # (column, reverse, positions in prepared order): reused by the next filter
+    order: tuple[str, bool, list[int]]  # (column, reverse, every position sorted): reused by the next filter
+    needle: str = ""
 
 
 def prepare(mappings: tuple[Mapping, ...], growth: dict[MappingKey, MappingGrowth]) -> Prepared:
-    keys = [(m.start, m.path) for m in mappings]
+    # display_name is in the path but for anonymous mappings: their name is the haystack.
     return Prepared(
-        mappings, growth, keys, dict(zip(keys, mappings, strict=True)),
-        [f"{display_name(m)}\0{m.path}".lower() for m in mappings],
+        mappings, growth, [m.path.lower() or "[ anon ]" for m in mappings],
         sum(m.size_kb for m in mappings), sum(m.rss_kb for m in mappings), sum(m.dirty_kb for m in mappings),
         sum(1 for g in growth.values() if is_growing(g)))
 
 
 def build_index(req: IndexRequest, last: MappingIndex | None = None) -> MappingIndex:
-    """The keys to show for ``req``; reuses ``last``'s preparation and sort when they still apply.
+    """The rows to show for ``req``; reuses ``last``'s preparation and sort when they still apply.
 
     Sorting is stable over smaps order (address order), so equal values keep their addresses'
     order. Pure; raises nothing for well-formed mappings.
@@ -149,10 +165,12 @@ def build_index(req: IndexRequest, last: MappingIndex | None = None) -> MappingI
     else:
         values = sort_values(prep.mappings, prep.growth, req.column)
         order = sorted(range(len(values)), key=values.__getitem__, reverse=req.reverse)
-    keys, hay = prep.keys, prep.haystacks
-    needle = req.needle
-    shown = [keys[i] for i in order if needle in hay[i]] if needle else [keys[i] for i in order]
-    return MappingIndex(req.generation, shown, prep, (req.column, req.reverse, order))
+    needle, hay = req.needle, prep.haystacks
+    base = order
+    if last is not None and last.order[2] is order and last.needle and last.needle in needle:
+        base = last.rows  # typing on narrows what the last keystroke found
+    rows = [i for i in base if needle in hay[i]] if needle else order
+    return MappingIndex(req.generation, rows, prep, (req.column, req.reverse, order), needle)
 
 
 # ---------------------------------------------------------------------- the pane
@@ -167,9 +185,9 @@ class MappingTable(Vertical):
     ]
 
     class IndexBuilt(Message):
-        """A thread worker finished an index (a stale one is dropped by its generation)."""
+        """A thread worker finished an index (None: it failed)."""
 
-        def __init__(self, index: MappingIndex) -> None:
+        def __init__(self, index: MappingIndex | None) -> None:
             super().__init__()
             self.index = index
 
@@ -183,7 +201,8 @@ class MappingTable(Vertical):
         self._mappings_time: float | None = None
         self._index: MappingIndex | None = None
         self._generation = 0
-        self._debounce: Timer | None = None
+        self._in_flight = False  # a thread worker is building an index
+        self._pending = False  # ... and another request came meanwhile: built when it is done
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter by name (Enter to apply, Esc to clear)", id="mappings-filter")
@@ -199,16 +218,31 @@ class MappingTable(Vertical):
 
     @property
     def building(self) -> bool:
-        """An index is asked for and not shown yet (a thread worker or a debounced keystroke)."""
+        """The last index asked for is not shown yet."""
         shown = self._index.generation if self._index is not None else 0
-        return self._debounce is not None or shown != self._generation
+        return shown != self._generation
 
-    def _row_cells(self, key: MappingKey) -> tuple:
-        prep = self._index.prepared if self._index is not None else None
-        m = prep.by_key.get(key) if prep is not None else None
-        if m is None:
+    @property
+    def cursor_key(self) -> MappingKey | None:
+        """(start, path) of the mapping under the cursor; None when no row is shown."""
+        row = self.table.cursor_key
+        if row is None or self._index is None:
+            return None
+        m = self._index.prepared.mappings[row]  # type: ignore[index]
+        return (m.start, m.path)
+
+    def shown(self) -> list[MappingKey]:
+        """(start, path) of every row shown, in order (for tests and tools: O(rows))."""
+        if self._index is None:
+            return []
+        ms = self._index.prepared.mappings
+        return [(ms[i].start, ms[i].path) for i in self._index.rows]
+
+    def _row_cells(self, row: int) -> tuple:
+        if self._index is None:
             return ()
-        growth = prep.growth.get(key)
+        m = self._index.prepared.mappings[row]
+        growth = self._index.prepared.growth.get((m.start, m.path))
         return row_cells(m, growth, is_growing(growth))
 
     # ------------------------------------------------------------------ data
@@ -221,35 +255,57 @@ class MappingTable(Vertical):
         self._request()
 
     def _request(self) -> None:
-        """Ask for the index of the current mappings, filter and sort; the newest request wins."""
-        if self._debounce is not None:
-            self._debounce.stop()
-            self._debounce = None
-        self._generation += 1
-        req = IndexRequest(self._generation, self._mappings, self._growth, self.filter_text.lower(),
-                           self.sort_column, self.sort_reverse)
-        if len(req.mappings) <= INLINE_ROWS:
-            self._show(build_index(req, self._index))
-        else:
-            self._build_in_thread(req, self._index)
+        """Ask for the index of the current mappings, filter and sort; the newest request wins.
 
-    @work(thread=True, exclusive=True, group="mappings-filter", exit_on_error=False)
+        Many rows: one thread worker at a time. Requests made while it runs (keys typed faster
+        than an index is built) become one, built from the state when it finishes: no timer
+        delays the first key, and the last key's result is always the one left on screen.
+        """
+        self._generation += 1
+        if len(self._mappings) <= INLINE_ROWS:
+            self._show(build_index(self._request_now(), self._index))
+        elif self._in_flight:
+            self._pending = True
+        else:
+            self._in_flight = True
+            self._build_in_thread(self._request_now(), self._index)
+
+    def _request_now(self) -> IndexRequest:
+        return IndexRequest(self._generation, self._mappings, self._growth, self.filter_text.lower(),
+                            self.sort_column, self.sort_reverse)
+
+    # A description of our own: Textual's default is the repr of the arguments (100k mappings: 2.4 s).
+    @work(thread=True, exclusive=True, group="mappings-filter", exit_on_error=False, description="mappings index")
     def _build_in_thread(self, req: IndexRequest, last: MappingIndex | None) -> None:
-        index = build_index(req, last)
-        if not get_current_worker().is_cancelled:
-            self.post_message(self.IndexBuilt(index))
+        index = None
+        try:
+            index = build_index(req, last)
+        finally:  # even a failed build (a bug: the worker logs it) must not leave the pane waiting
+            if not get_current_worker().is_cancelled:
+                self.post_message(self.IndexBuilt(index))
 
     def on_mapping_table_index_built(self, message: MappingTable.IndexBuilt) -> None:
         message.stop()
-        if message.index.generation == self._generation:
-            self._show(message.index)
+        if message.index is not None:
+            self._show(message.index)  # maybe one key behind: shown now, the newest follows
+        self._in_flight = False
+        if self._pending:
+            self._pending = False
+            self._in_flight = True
+            self._build_in_thread(self._request_now(), self._index)
 
     def _show(self, index: MappingIndex) -> None:
+        table = self.table
+        if self._index is not None and index.prepared is self._index.prepared:
+            cursor = table.SAME  # same rows by position: the table finds its cursor's row itself
+        else:  # a new read: rows are new positions; find the cursor's mapping in it
+            key = self.cursor_key
+            cursor = index.prepared.position(key) if key is not None else None
         self._index = index
-        self.table.set_index(index.keys)
+        table.set_index(index.rows, cursor_key=cursor)
         prep = index.prepared
         when = time.strftime("%H:%M:%S", time.localtime(self._mappings_time or 0))
-        filt = f"  filter '{printable(self.filter_text)}': {len(index.keys)} shown" if self.filter_text else ""
+        filt = f"  filter '{printable(self.filter_text)}': {len(index.rows)} shown" if self.filter_text else ""
         arrow = "↓" if self.sort_reverse else "↑"
         set_text(self.query_one("#mappings-summary", Static), Text.assemble(
             (f"{len(prep.mappings)} mappings", "bold"),
@@ -311,9 +367,4 @@ class MappingTable(Vertical):
         if event.value.strip() == self.filter_text:
             return
         self.filter_text = event.value.strip()
-        if len(self._mappings) <= INLINE_ROWS:
-            self._request()
-        else:  # many rows: one index per burst of keys, the last one's
-            if self._debounce is not None:
-                self._debounce.stop()
-            self._debounce = self.set_timer(DEBOUNCE_S, self._request)
+        self._request()

@@ -128,10 +128,12 @@ class RowTable(ScrollView, can_focus=True):
         """The cells of the row at display position ``row``; IndexError past the end."""
         return tuple(self._cells(self.keys[row]))
 
-    def set_index(self, keys: Sequence[Hashable], *, cursor_key: Hashable | None = None) -> None:
-        """Show these rows, in this order, in one go. The cursor stays on the same key when it is
-        still shown (``cursor_key`` overrides which key that is), else on the same position."""
-        keep = self.cursor_key if cursor_key is None else cursor_key
+    SAME = object()  # set_index's default: the key under the cursor now
+
+    def set_index(self, keys: Sequence[Hashable], *, cursor_key: Hashable | None = SAME) -> None:
+        """Show these rows, in this order, in one go. The cursor stays on ``cursor_key`` (default:
+        the key under it now) when that is still shown, else on the same position."""
+        keep = self.cursor_key if cursor_key is RowTable.SAME else cursor_key
         self.keys = keys
         row = self.cursor_row
         if keep is not None:

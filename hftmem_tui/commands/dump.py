@@ -19,7 +19,7 @@ def check_gdb_path(pid: int) -> None:
     """
     path = exe_path_of(pid)
     if visible(path) != path:
-        raise SourceError(f"the executable of process {pid} is {visible(path)!r}: its path holds a control "
+        raise SourceError(f"the executable of process {pid} is '{visible(path)}': its path holds a control "
                           "character (a newline?) that cannot be passed to gdb, so its symbols cannot be read; "
                           "give an address instead, or run the program from a plain path")
 

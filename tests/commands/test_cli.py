@@ -231,3 +231,27 @@ def test_address_and_length_are_numbers_gdb_reads_one_way(where, value):
         return
     _refused(argv)
     assert args.parse_address(value) is None or value.startswith(("0x", "0X")) or where[-1].endswith(":")
+
+
+@pytest.mark.parametrize("command", ["dump", "watch"])
+def test_executable_path_with_a_newline_is_one_line_before_gdb(command, engine_binary, tmp_path):
+    """gdb takes one request per line: a path with a newline is refused in one line, gdb never started."""
+    import shutil
+
+    from hftmem_tui.sources.engine import start_engine
+    from tests.conftest import stop_process
+
+    weird = tmp_path / "new\nline"
+    weird.mkdir()
+    shutil.copy(engine_binary, weird / "hftmem-engine")
+    proc = start_engine(binary=weird / "hftmem-engine")
+    try:
+        argv = [command, str(proc.pid), "hftmem_engine_stats.ticks"] + (["--timeout", "1"] if command == "watch" else [])
+        r = run_cli(*argv)
+        assert r.returncode == 1 and "Traceback" not in r.stderr and r.stdout == "", r.stderr
+        lines = r.stderr.splitlines()
+        assert len(lines) == 1 and "new\\x0aline" in lines[0] and "cannot be passed to gdb" in lines[0], r.stderr
+        assert "refusing gdb request" not in r.stderr
+        assert "TracerPid:\t0" in open(f"/proc/{proc.pid}/status").read()
+    finally:
+        stop_process(proc.pid)

@@ -149,10 +149,10 @@ def resolve(target: int | str, procfs: str = PROCFS) -> ProcessId:
         return identify(target, procfs)
     found = find_processes(target, procfs)
     if not found:
-        raise NoMatch(f"no process named {visible(target)!r} (a pattern matched against the process name, "
+        raise NoMatch(f"no process named '{visible(target)}' (a pattern matched against the process name, "
                       "as pgrep does; hftmem and its shell excluded)")
     if len(found) > 1:
         lines = "\n".join(f"  {c.line()}" for c in found)
-        raise AmbiguousName(f"{len(found)} processes match {visible(target)!r}: give one pid\n"
+        raise AmbiguousName(f"{len(found)} processes match '{visible(target)}': give one pid\n"
                             f"  {'PID':>7}  {'USER':<10} {'STARTED':<16} COMMAND\n{lines}")
     return ProcessId(found[0].pid, found[0].start_ticks)

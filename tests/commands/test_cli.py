@@ -255,3 +255,44 @@ def test_executable_path_with_a_newline_is_one_line_before_gdb(command, engine_b
         assert "TracerPid:\t0" in open(f"/proc/{proc.pid}/status").read()
     finally:
         stop_process(proc.pid)
+
+
+def _stderr_on_a_terminal(*argv: str) -> tuple[int, bytes, bytes]:
+    """Run the CLI with stderr on a pseudo-terminal: (status, stdout, what the terminal got)."""
+    import os
+
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "hftmem_tui.cli", *argv], stdout=subprocess.PIPE,
+                              stderr=slave, cwd=ROOT, timeout=60)
+        os.close(slave)
+        slave = -1
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the other end is closed and drained
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    return proc.returncode, proc.stdout, seen
+
+
+@pytest.mark.parametrize(("argv", "shown"), [
+    (("record", "{pid}", "--out", "{out}", "--duration", "1", "--interval", "0.2", "--no-perf"), b"recording pid {pid}: "),
+    (("snapshot", "{pid}", "--no-perf"), b"snapshot of pid {pid}: reading every mapping"),
+], ids=["record", "snapshot"])
+def test_long_work_shows_progress_on_a_terminal_only(argv, shown, engine, tmp_path):
+    pid = engine()
+    argv = [a.format(pid=pid, out=tmp_path / "r.jsonl") for a in argv]
+    rc, out, tty = _stderr_on_a_terminal(*argv)
+    assert rc == 0, tty
+    assert b"\r\x1b[K" + shown.replace(b"{pid}", str(pid).encode()) in tty and tty.endswith(b"\r\x1b[K"), tty
+    assert b"\x1b" not in out  # stdout keeps its plain output
+    r = run_cli(*argv)
+    assert r.returncode == 0 and "\x1b" not in r.stderr and "recording pid" not in r.stderr

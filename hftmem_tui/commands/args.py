@@ -16,15 +16,17 @@ from hftmem_tui.errors import SourceError
 from hftmem_tui.sources.engine import check_scenario
 
 
-PID_MAX = 1 << 22  # the kernel's largest pid_max (PID_MAX_LIMIT on 64-bit)
+# pid_t's range: above the kernel's pid_max (at most 2^22) a pid is well formed and not there,
+# which the command says (exit 1, "no process with pid N") like any other missing pid.
+PID_MAX = (1 << 31) - 1
 _PID_RE = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _MAX_PATTERN = 256
 
 
 def pid(text: str) -> int:
-    """A process id: a decimal integer 1..4194304 (ASCII digits only)."""
+    """A process id: a decimal integer 1..2^31-1 (ASCII digits only)."""
     t = text.strip()
-    if not _PID_RE.fullmatch(t) or len(t) > 8 or not 0 < int(t, 10) <= PID_MAX:
+    if not _PID_RE.fullmatch(t) or len(t) > 11 or not 0 < int(t, 10) <= PID_MAX:
         raise argparse.ArgumentTypeError(f"not a pid: '{text}'")
     return int(t, 10)
 
@@ -148,7 +150,7 @@ def watch_target(text: str) -> str:
     address = number(addr)
     if not sep:
         return f"{address:#x}"
-    return f"{address:#x}:{number(n, 'length', 8):#x}"
+    return f"{address:#x}:{number(n, 'length'):#x}"  # 1, 2, 4 or 8: the watch says why when not
 
 
 MAX_LENGTH = 256 * 1024 * 1024
@@ -257,7 +259,7 @@ def hot_threads(text: str) -> list[int] | str:
     if text == "auto":
         return "auto"
     parts = [t.strip() for t in text.split(",") if t.strip()]
-    if not parts or not all(_PID_RE.fullmatch(t) and len(t) <= 8 for t in parts):
+    if not parts or not all(_PID_RE.fullmatch(t) and len(t) <= 11 for t in parts):
         raise argparse.ArgumentTypeError(f"--hot takes TID,TID,... or auto, not '{_short(text)}'")
     tids = [int(t, 10) for t in parts]
     if any(not 0 < t <= PID_MAX for t in tids):

@@ -98,8 +98,9 @@ def test_default_window_says_exactly_which_window_gives_rss_growth_a_verdict(eng
     assert m, growth
     age, window = int(m.group(1)), int(m.group(2))
     assert abs(window - window_needed(age)) <= 1 and 40 <= window <= 51  # 20 s after the rest of the warm-up, +1
-    # That window, sampled on a process of that age, is enough; two seconds less is not.
-    facts = read_facts(pid)
+    # The window it advises, sampled on a process of that age, is enough; two seconds less is not.
+    facts, age = read_facts(pid), 10.0
+    window = int(window_needed(age))
     for w, enough in ((window, True), (window - 2, False)):
         history = tuple(HistorySample(t=i * 0.25, vm_rss_kb=facts.vm_rss_kb, majflt=0) for i in range(int(w * 4) + 1))
         f = dataclasses.replace(facts, history=history, age_s=age + w)

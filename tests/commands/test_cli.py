@@ -63,7 +63,7 @@ BAD_ARGUMENTS = [
     (("watch", "1", "01"), "a leading zero is octal to gdb: write 0x1 or 1"),
     (("watch", "1", "08"), "8 and 9 are not octal digits"),
     (("watch", "1", "0x10:01"), "not a valid length: '01'"),
-    (("watch", "1", "0x10:16"), "length out of range"),
+    (("watch", "1", "0x10:0x10000000000000000"), "more than 64 bits"),
     (("watch", "1", "x", "--max-rate", "nan"), "must be a finite number"),
     (("watch", "1", "x", "--max-rate", "inf"), "must be a finite number"),
     (("watch", "1", "x", "--max-rate", "-1"), "rate must be 0 (no guard) or up to 10000000"),
@@ -222,15 +222,12 @@ def test_address_and_length_are_numbers_gdb_reads_one_way(where, value):
 
     text = where[-1] + value if where[-1].endswith(":") else value
     argv = [*where[:2], text] if where[-1].endswith(":") else [*where, text]
-    if where[-1].endswith(":"):
-        ok = bool(re.fullmatch(r"0x[0-9a-f]{1,16}|[1-9][0-9]*|0", value, re.I)) and int(value, 0) <= 8
-    else:
-        ok = bool(re.fullmatch(r"0x[0-9a-f]{1,16}|[1-9][0-9]{0,19}|0", value, re.I)) and int(value, 0) < 2**64
+    ok = bool(re.fullmatch(r"0x[0-9a-f]{1,16}|[1-9][0-9]{0,19}|0", value, re.I)) and int(value, 0) < 2**64
     if ok:
         assert args.parse_address(value) == int(value, 0)
         return
     _refused(argv)
-    assert args.parse_address(value) is None or value.startswith(("0x", "0X")) or where[-1].endswith(":")
+    assert args.parse_address(value) is None  # never raises: the argparse type said why
 
 
 @pytest.mark.parametrize("command", ["dump", "watch"])

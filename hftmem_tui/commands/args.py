@@ -14,6 +14,7 @@ import re
 
 from hftmem_tui.errors import SourceError
 from hftmem_tui.sources.engine import check_scenario
+from hftmem_tui.sources.procfs.lookup import visible
 
 
 # pid_t's range: above the kernel's pid_max (at most 2^22) a pid is well formed and not there,
@@ -27,7 +28,7 @@ def pid(text: str) -> int:
     """A process id: a decimal integer 1..2^31-1 (ASCII digits only)."""
     t = text.strip()
     if not _PID_RE.fullmatch(t) or len(t) > 11 or not 0 < int(t, 10) <= PID_MAX:
-        raise argparse.ArgumentTypeError(f"not a pid: '{text}'")
+        raise argparse.ArgumentTypeError(f"not a pid: '{_short(text)}'")
     return int(t, 10)
 
 
@@ -38,11 +39,11 @@ def target(text: str) -> int | str:
     if _PID_RE.fullmatch(t):  # digits (or -5, +0): a pid or nothing
         return pid(t)
     if not t or len(t) > _MAX_PATTERN or any(ord(c) < 32 or ord(c) == 127 for c in t):
-        raise argparse.ArgumentTypeError(f"not a pid or a process name: '{text}'")
+        raise argparse.ArgumentTypeError(f"not a pid or a process name: '{_short(text)}'")
     try:
         re.compile(t)
     except re.error as e:
-        raise argparse.ArgumentTypeError(f"not a pid, and not a valid name pattern: '{text}' ({e})") from None
+        raise argparse.ArgumentTypeError(f"not a pid, and not a valid name pattern: '{_short(text)}' ({e})") from None
     return t
 
 
@@ -59,7 +60,7 @@ def speed(text: str) -> float:
     try:
         v = float(text.lower().rstrip("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a playback speed (e.g. 4 or 0.5)") from None
+        raise argparse.ArgumentTypeError(f"'{_short(text)}' is not a playback speed (e.g. 4 or 0.5)") from None
     if not math.isfinite(v) or not 0.01 <= v <= 1000:
         raise argparse.ArgumentTypeError("playback speed must be between 0.01 and 1000")
     return v
@@ -70,9 +71,9 @@ def finite(text: str, what: str = "a number") -> float:
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not {what}: '{text}'") from None
+        raise argparse.ArgumentTypeError(f"not {what}: '{_short(text)}'") from None
     if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"not {what}: '{text}' (must be a finite number)")
+        raise argparse.ArgumentTypeError(f"not {what}: '{_short(text)}' (must be a finite number)")
     return v
 
 
@@ -84,7 +85,7 @@ def window(text: str) -> float:
     """The audit's history window: 0..3600 seconds."""
     value = _number_of_seconds(text)
     if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"window must be 0..3600 seconds, got '{text}'")
+        raise argparse.ArgumentTypeError(f"window must be 0..3600 seconds, got '{_short(text)}'")
     return value
 
 
@@ -104,7 +105,7 @@ def number(text: str, what: str = "address", limit: int = ADDRESS_MAX) -> int:
             why = f"a leading zero is octal to gdb: write 0x{int(t, 8):x} or {int(t, 8)}"
         elif re.fullmatch(r"0[0-9]+", t, re.ASCII):
             why = "a leading zero means octal to gdb, and 8 and 9 are not octal digits"
-        elif re.fullmatch(r"(0[xX])?[0-9a-fA-F]+", t, re.ASCII):
+        elif re.fullmatch(r"0[xX][0-9a-fA-F]+|[1-9][0-9]*", t, re.ASCII):
             why = f"more than 64 bits (at most {limit:#x})"
         else:
             why = "use 0x hex or decimal"
@@ -116,7 +117,9 @@ def number(text: str, what: str = "address", limit: int = ADDRESS_MAX) -> int:
 
 
 def _short(text: str) -> str:
-    # A 5000-digit argument is quoted by its ends: the refusal stays one readable line.
+    # A 5000-digit argument is quoted by its ends, control characters as escapes: the refusal
+    # stays one readable line and sends nothing to the terminal.
+    text = visible(text)
     return text if len(text) <= 40 else f"{text[:16]}...{text[-8:]} ({len(text)} characters)"
 
 
@@ -171,7 +174,7 @@ def positive_seconds(text: str) -> float:
     """An interval or duration: 0.05 s..30 days."""
     v = _number_of_seconds(text)
     if not 0.05 <= v <= 30 * 86400:
-        raise argparse.ArgumentTypeError(f"seconds must be 0.05..2592000 (30 days), got '{text}'")
+        raise argparse.ArgumentTypeError(f"seconds must be 0.05..2592000 (30 days), got '{_short(text)}'")
     return v
 
 
@@ -182,9 +185,9 @@ def count(text: str, low: int = 0, high: int = 10**9) -> int:
         raise argparse.ArgumentTypeError(f"not a count: '{_short(text)}'")
     v = int(t, 10)
     if v < low:
-        raise argparse.ArgumentTypeError(f"must be >= {low}, got '{text}'")
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got '{_short(text)}'")
     if v > high:
-        raise argparse.ArgumentTypeError(f"must be <= {high}, got '{text}'")
+        raise argparse.ArgumentTypeError(f"must be <= {high}, got '{_short(text)}'")
     return v
 
 
@@ -212,7 +215,7 @@ def max_rate(text: str) -> float:
     """``watch --max-rate``: hits/s above which a watchpoint is disarmed, 0 (no guard) or up to 10^7."""
     v = finite(text, "a rate in hits/s")
     if not 0 <= v <= 1e7:
-        raise argparse.ArgumentTypeError(f"rate must be 0 (no guard) or up to 10000000 hits/s, got '{text}'")
+        raise argparse.ArgumentTypeError(f"rate must be 0 (no guard) or up to 10000000 hits/s, got '{_short(text)}'")
     return v
 
 
@@ -229,11 +232,11 @@ def byte_size(text: str) -> int:
     try:
         v = int(float(t[: len(t) - len(unit)]) * _SIZE_SUFFIX[unit])
     except (ValueError, OverflowError):  # "abc", "nan", "inf"
-        raise argparse.ArgumentTypeError(f"not a size: '{text}' (e.g. 1048576, 64K, 100M, 2G)") from None
+        raise argparse.ArgumentTypeError(f"not a size: '{_short(text)}' (e.g. 1048576, 64K, 100M, 2G)") from None
     if v < 4096:
-        raise argparse.ArgumentTypeError(f"size must be at least 4096 bytes, got '{text}'")
+        raise argparse.ArgumentTypeError(f"size must be at least 4096 bytes, got '{_short(text)}'")
     if v > SIZE_MAX:
-        raise argparse.ArgumentTypeError(f"size must be at most 1T (2^40 bytes), got '{text}'")
+        raise argparse.ArgumentTypeError(f"size must be at most 1T (2^40 bytes), got '{_short(text)}'")
     return v
 
 
@@ -244,7 +247,7 @@ def listen(text: str) -> tuple[str, int]:
         host, port = "127.0.0.1", text
     elif not host:
         raise argparse.ArgumentTypeError(
-            f"'{text}': name the address to listen on (127.0.0.1:{port}, or 0.0.0.0:{port} for every interface)")
+            f"'{_short(text)}': name the address to listen on (127.0.0.1:{port}, or 0.0.0.0:{port} for every interface)")
     host = host.removeprefix("[").removesuffix("]")
     if not re.fullmatch(r"[0-9]{1,5}", port, re.ASCII):
         raise argparse.ArgumentTypeError(f"not a port: '{_short(port)}' in '{_short(text)}'")
@@ -263,7 +266,7 @@ def hot_threads(text: str) -> list[int] | str:
         raise argparse.ArgumentTypeError(f"--hot takes TID,TID,... or auto, not '{_short(text)}'")
     tids = [int(t, 10) for t in parts]
     if any(not 0 < t <= PID_MAX for t in tids):
-        raise argparse.ArgumentTypeError(f"--hot takes TID,TID,... or auto, not '{text}'")
+        raise argparse.ArgumentTypeError(f"--hot takes TID,TID,... or auto, not '{_short(text)}'")
     return tids
 
 
@@ -271,7 +274,7 @@ def seconds(text: str) -> float:
     """A short duration: (0, 3600] seconds."""
     v = _number_of_seconds(text)
     if not 0 < v <= 3600:
-        raise argparse.ArgumentTypeError(f"seconds must be in (0, 3600], got '{text}'")
+        raise argparse.ArgumentTypeError(f"seconds must be in (0, 3600], got '{_short(text)}'")
     return v
 
 

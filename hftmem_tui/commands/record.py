@@ -51,12 +51,13 @@ def _install_stop_handlers(stop: threading.Event) -> dict:
 
 
 def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | None = None,
-           log=None) -> RecordResult:
+           log=None, progress=lambda _text: None) -> RecordResult:
     """Record ``pid`` into ``out`` until the target exits, the duration passes, the size cap is
     hit, or ``stop`` is set (signals set it when called from the main thread).
 
     Raises the typed errors of LiveSampler.start (bad target) and RecordingError (bad path, disk
-    full); in every case the file ends well formed up to its last complete line.
+    full); in every case the file ends well formed up to its last complete line. ``progress``
+    gets a status line after each sample (the CLI shows it on a terminal only).
     """
     log = log or (lambda line: sys.stderr.write(f"hftmem: {line}\n"))
     stop = stop or threading.Event()
@@ -102,6 +103,8 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
                 writer.next_file(header())
                 line = encode_line(encoder.encode(s, first_in_file=True))
             writer.write_sample(line)
+            progress(f"recording pid {pid}: {writer.samples} samples, {writer.size / 1e6:.1f} MB in {out}, "
+                     f"{time.monotonic() - t0:.0f} s (Ctrl-C ends it cleanly)")
             tick += 1
             next_at = t0 + tick * opts.interval_s
             now = time.monotonic()
@@ -138,5 +141,16 @@ def run(args: argparse.Namespace) -> int:
     opts = RecordOptions(interval_s=args.interval, duration_s=args.duration, max_bytes=args.max_bytes,
                          rotate=args.rotate, smaps_every=max(1, args.smaps_every), perf=not args.no_perf,
                          engine=not args.no_engine)
-    record(args.pid, args.out, opts)
+    from hftmem_tui.commands.progress import ProgressLine
+
+    line = ProgressLine()
+
+    def log(text: str) -> None:
+        line.clear()  # a notice on its own line, the progress line redrawn after the next sample
+        sys.stderr.write(f"hftmem: {text}\n")
+
+    try:
+        record(args.pid, args.out, opts, log=log, progress=line)
+    finally:
+        line.clear()
     return 0

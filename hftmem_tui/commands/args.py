@@ -14,6 +14,7 @@ import re
 
 from hftmem_tui.errors import SourceError
 from hftmem_tui.sources.engine import check_scenario
+from hftmem_tui.sources.layout import ADDRESS_MAX, InvalidExpression, parse_number
 from hftmem_tui.sources.procfs.lookup import visible
 
 
@@ -89,31 +90,13 @@ def window(text: str) -> float:
     return value
 
 
-ADDRESS_MAX = (1 << 64) - 1
-# gdb reads 0x.. as hex, 0.. as octal and the rest as decimal. A leading zero is refused rather
-# than read as octal: "010" meant as ten would silently become eight.
-_NUMBER_RE = re.compile(r"0[xX]([0-9a-fA-F]{1,16})|(0|[1-9][0-9]{0,19})", re.ASCII)
-
-
 def number(text: str, what: str = "address", limit: int = ADDRESS_MAX) -> int:
-    """An unsigned number as gdb writes it: ``0x`` hex or decimal without a leading zero, at most
-    ``limit`` (2^64-1 for an address). Raises argparse.ArgumentTypeError with the reason."""
-    t = text.strip()
-    m = _NUMBER_RE.fullmatch(t)
-    if m is None:
-        if re.fullmatch(r"0[0-7]+", t, re.ASCII):
-            why = f"a leading zero is octal to gdb: write 0x{int(t, 8):x} or {int(t, 8)}"
-        elif re.fullmatch(r"0[0-9]+", t, re.ASCII):
-            why = "a leading zero means octal to gdb, and 8 and 9 are not octal digits"
-        elif re.fullmatch(r"0[xX][0-9a-fA-F]+|[1-9][0-9]*", t, re.ASCII):
-            why = f"more than 64 bits (at most {limit:#x})"
-        else:
-            why = "use 0x hex or decimal"
-        raise argparse.ArgumentTypeError(f"not a valid {what}: '{_short(text)}' ({why})")
-    v = int(m.group(1), 16) if m.group(1) is not None else int(m.group(2), 10)
-    if v > limit:
-        raise argparse.ArgumentTypeError(f"{what} out of range: '{_short(text)}' (at most {limit:#x})")
-    return v
+    """An unsigned number as gdb writes it (see :func:`layout.parse_number`). Raises
+    argparse.ArgumentTypeError with the reason."""
+    try:
+        return parse_number(text, what, limit)
+    except InvalidExpression as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _short(text: str) -> str:

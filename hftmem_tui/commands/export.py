@@ -357,8 +357,9 @@ def serve(pid: int, host: str, port: int, opts: ExportOptions, *, stop: threadin
         registry.register(ProcessCollector(namespace="hftmem_exporter", registry=None))
         server, _thread = _bind(host, port, registry)
         if not is_loopback(host, port):
-            log(f"warning: {host}:{port} is not a loopback address: the memory metrics of process {pid} "
-                f"({status.name!a}) are served, without authentication, to anyone who can reach {host}:{port}")
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            log(f"warning: {where} is not a loopback address: the memory metrics of process {pid} "
+                f"({status.name!a}) are served, without authentication, to anyone who can reach {where}")
         info = sampler.start()  # perf starts from this (main) thread: it dies with us
         for note in sampler.notes:
             log(note)

@@ -46,6 +46,26 @@ HARNESS = textwrap.dedent(r'''
     wait_for(lambda: open(f"/proc/{a.pid}/comm").read().strip() == "sleep")
     result = {"pid": a.pid, "a_ticks": stat_ticks(a.pid)}
     cli = [sys.executable, "-m", "hftmem_tui.cli"]
+    if mode == "followers":  # the sampler and the watch controller, in process: both say replaced
+        from hftmem_tui.feeds.sampler import LiveSampler, ProcessReplaced
+        from hftmem_tui.watch.controller import WatchController
+        sampler = LiveSampler(a.pid, perf=False, engine=False)
+        sampler.start()
+        first = sampler.sample()
+        watch = WatchController(a.pid)
+        b = reuse(a.pid)
+        result.update(started=first.stat.starttime_ticks == result["a_ticks"], b_pid=b.pid, b_ticks=stat_ticks(b.pid))
+        try:
+            sampler.sample()
+            result["sampler"] = "sampled the newcomer"
+        except ProcessReplaced as e:
+            result["sampler"] = str(e)
+        sampler.close()
+        result["watch"] = watch.replaced()
+        b.kill()
+        b.wait()
+        print(json.dumps(result))
+        sys.exit(0)
     if mode == "record":
         tool = subprocess.Popen(cli + ["record", str(a.pid), "--out", out, "--interval", "0.1", "--no-perf",
                                        "--no-engine"], stderr=subprocess.PIPE, text=True)
@@ -116,3 +136,9 @@ def test_export_stops_serving_a_replaced_target(tmp_path):
     up = [line for line in res["metrics"].splitlines() if line.startswith("hftmem_target_up{")]
     assert up and up[0].endswith(" 0.0"), up
     assert "hftmem_rss_bytes" not in res["metrics"]  # no value of the newcomer under the old labels
+
+
+def test_sampler_and_watch_controller_say_replaced(tmp_path):
+    res = _in_pid_namespace(tmp_path, "followers")
+    want = f"process {res['pid']} was replaced by another process (started at "
+    assert res["sampler"].startswith(want) and res["watch"].startswith(want), res

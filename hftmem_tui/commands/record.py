@@ -50,6 +50,17 @@ def _install_stop_handlers(stop: threading.Event) -> dict:
     return old
 
 
+def _say_end(log, reason: str, pid: int, out: str, samples: int, opts: RecordOptions) -> None:
+    """The one stderr line for an end the user did not ask for (a stop on request says nothing)."""
+    if reason == "target exited":
+        log(f"target {pid} exited; recorded {samples} samples to {out}")
+    elif reason.startswith(f"process {pid} was replaced"):
+        log(f"{reason}: recording stops; recorded {samples} samples of the original to {out}")
+    elif reason == "size cap":
+        log(f"{out} reached --max-bytes {opts.max_bytes}; recorded {samples} samples "
+            f"(add --rotate K to keep recording)")
+
+
 def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | None = None,
            log=None) -> RecordResult:
     """Record ``pid`` into ``out`` until the target exits, the duration passes, the size cap is
@@ -119,13 +130,7 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
                 reason = f"stopped by {signal.Signals(sig).name}" if sig else "stopped"
                 break
         writer.end(reason)
-        if reason == "target exited":
-            log(f"target {pid} exited; recorded {writer.samples} samples to {out}")
-        elif reason.startswith(f"process {pid} was replaced"):
-            log(f"{reason}: recording stops; recorded {writer.samples} samples of the original to {out}")
-        elif reason == "size cap":
-            log(f"{out} reached --max-bytes {opts.max_bytes}; recorded {writer.samples} samples "
-                f"(add --rotate K to keep recording)")
+        _say_end(log, reason, pid, out, writer.samples, opts)
         return RecordResult(reason, writer.samples, writer.part)
     finally:
         writer.close()

@@ -175,7 +175,7 @@ def test_a_file_of_garbage_keeps_a_bounded_list_of_reasons(base_lines, tmp_path)
     assert "5000 lines skipped" in rec.notice and "line 2 " in rec.notice
 
 
-def test_a_50mb_line_is_measured_not_held(base_lines, tmp_path):
+async def test_a_50mb_line_is_measured_not_held(base_lines, tmp_path):
     """One valid-looking 50 MB line: skipped as over the limit; memory stays far below its size."""
     huge = b'{"type":"sample","notes":["' + b"x" * (50 << 20) + b'"]}\n'
     path = _with([*base_lines[:3], huge, *base_lines[3:]], tmp_path)
@@ -189,6 +189,20 @@ def test_a_50mb_line_is_measured_not_held(base_lines, tmp_path):
     assert peak < 8 << 20, f"peak {peak >> 20} MiB reading a 50 MiB line"
     assert len(feed.samples) == N_SAMPLES and feed.recording.skipped[0].line == 4
     assert f"over the {MAX_LINE_BYTES >> 20} MiB line limit" in feed.recording.notice
+    bar = await _replay(path)  # the TUI shows the notice
+    assert "line 4" in bar and "line limit" in bar, bar
+
+
+def test_hftmem_replay_refuses_a_bad_header_or_a_file_without_samples_in_one_line(base_lines, tmp_path):
+    from tests.conftest import run_cli
+
+    bad_header = _with([_set(base_lines[0], ("pid",), "1234"), *base_lines[1:]], tmp_path, "h.jsonl")
+    no_samples = _with([base_lines[0], b"[" * 100_000 + b"\n", b'{"type":"sample","time":NaN}\n'], tmp_path, "n.jsonl")
+    for path, why in ((bad_header, "pid is a string ('1234'), not an integer"),
+                      (no_samples, "2 lines skipped, read 0 samples; line 2")):
+        r = run_cli("replay", str(path))
+        assert r.returncode == 1 and r.stderr.count("\n") == 1 and why in r.stderr, r.stderr
+        assert r.stderr.startswith("hftmem: ") and "Traceback" not in r.stderr and r.stdout == ""
 
 
 def test_a_long_line_under_the_limit_still_reads(base_lines, tmp_path):
@@ -227,7 +241,7 @@ async def test_replay_tui_shows_each_hostile_line_as_a_notice(base_lines, tmp_pa
     assert "damaged recording" in bar and "2 lines skipped" in bar and "line 3" in bar, bar
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=st.lists(st.tuples(st.integers(2, N_SAMPLES + 1), st.sampled_from(FIELD_PATHS), json_values),
                       min_size=1, max_size=4))
 async def test_replay_tui_never_raises_on_random_field_values(base_lines, tmp_path, edits):

@@ -410,8 +410,9 @@ class WatchController:
                     break
             now = time.monotonic()
             if batch or now - last_post >= 1.0:
-                if self.identity is not None and now - last_post >= 1.0:
-                    self.identity.check()  # ProcessReplaced ends the watch with that reason
+                replaced = self.replaced() if now - last_post >= 1.0 else None
+                if replaced:  # the pid names another process: end the watch with that reason
+                    raise SourceError(replaced)
                 st = w.stats
                 self._post(HitsSeen(wid, tuple(batch), st.counted, st.rate_hz))
                 last_post = now

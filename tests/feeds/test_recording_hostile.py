@@ -161,6 +161,25 @@ def test_a_header_with_wrong_types_refuses_with_one_line(base_lines, tmp_path, f
     assert reason in msg and "line 1" in msg and "\n" not in msg, msg
 
 
+HEADER_FIELDS = ["pid", "comm", "exe", "cmdline", "username", "host", "target_start_time", "target_start_ticks",
+                 "hftmem_version", "interval_s", "engine", "sched", "mapping_fields", "notes", "version", "format"]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.sampled_from(HEADER_FIELDS), json_values | st.just(KeyError)), min_size=1, max_size=3))
+def test_random_header_values_read_or_refuse_in_one_line(base_lines, tmp_path, edits):
+    first = base_lines[0]
+    for field, value in edits:
+        if value is not KeyError or field in json.loads(first):
+            first = _set(first, (field,), value)
+    try:
+        rec, samples = _check_read(_with([first, *base_lines[1:]], tmp_path))
+    except RecordingError as e:
+        assert "\n" not in str(e)
+    else:
+        assert rec.skipped_count + len(samples) == N_SAMPLES
+
+
 def test_a_header_holding_nan_or_deep_nesting_refuses_with_one_line(base_lines, tmp_path):
     for first in (base_lines[0].replace(b'"interval_s":1.0', b'"interval_s":NaN'),
                   b'{"type":"header","format":"hftmem-recording","version":1,"x":' + b"[" * 50_000 + b"\n"):

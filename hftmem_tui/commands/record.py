@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from hftmem_tui.feeds.recording_writer import RecordingWriter, SampleEncoder, encode_line, make_header
-from hftmem_tui.feeds.sampler import LiveSampler, TargetGone
+from hftmem_tui.feeds.sampler import LiveSampler, ProcessReplaced, TargetGone
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ class RecordOptions:
 
 @dataclass(frozen=True, slots=True)
 class RecordResult:
-    reason: str  # "target exited" | "duration reached" | "size cap" | "stopped by SIGTERM"...
+    reason: str  # "target exited" | "process N was replaced by ..." | "duration reached" | "size cap" | "stopped by SIGTERM"...
     samples: int
     parts: int
 
@@ -48,6 +48,17 @@ def _install_stop_handlers(stop: threading.Event) -> dict:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         old[sig] = signal.signal(sig, handler)
     return old
+
+
+def _say_end(log, reason: str, pid: int, out: str, samples: int, opts: RecordOptions) -> None:
+    """The one stderr line for an end the user did not ask for (a stop on request says nothing)."""
+    if reason == "target exited":
+        log(f"target {pid} exited; recorded {samples} samples to {out}")
+    elif reason.startswith(f"process {pid} was replaced"):
+        log(f"{reason}: recording stops; recorded {samples} samples of the original to {out}")
+    elif reason == "size cap":
+        log(f"{out} reached --max-bytes {opts.max_bytes}; recorded {samples} samples "
+            f"(add --rotate K to keep recording)")
 
 
 def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | None = None,
@@ -90,6 +101,9 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
         while True:
             try:
                 s = sampler.sample()
+            except ProcessReplaced as e:  # the pid names a newcomer: nothing of it is written
+                reason = str(e)
+                break
             except TargetGone:
                 reason = "target exited"
                 break
@@ -119,11 +133,7 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
                 reason = f"stopped by {signal.Signals(sig).name}" if sig else "stopped"
                 break
         writer.end(reason)
-        if reason == "target exited":
-            log(f"target {pid} exited; recorded {writer.samples} samples to {out}")
-        elif reason == "size cap":
-            log(f"{out} reached --max-bytes {opts.max_bytes}; recorded {writer.samples} samples "
-                f"(add --rotate K to keep recording)")
+        _say_end(log, reason, pid, out, writer.samples, opts)
         return RecordResult(reason, writer.samples, writer.part)
     finally:
         writer.close()

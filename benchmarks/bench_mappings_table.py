@@ -8,7 +8,8 @@ applied, as the sampler thread would post them. Each key is pressed as a user wo
 and its latency is the time from the key until the first frame the compositor draws after the
 pane reached the key's result (the index swapped in, the cursor moved): pane switch (2), sort
 (s), reverse (r), every keystroke of a 13-character filter typed at 8 keys/s, clear (Esc),
-PgDn/End/Home. While the filter is typed a 20 ms interval timer stands in for the header clock:
+PgDn/End/Home (``--gc-freeze``: the same after gc.freeze(), to size the garbage collector's
+share). While the filter is typed a 20 ms interval timer stands in for the header clock:
 its longest gap is how long the screen stopped updating. ``--old N`` also times the pre-RowTable
 pane (a DataTable, from git) at N mappings, for comparison (0: skip; it is slow at 100k).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib.util
 import os
 import statistics
@@ -35,6 +37,7 @@ from hftmem_tui.ui.screenshots import recorded_app  # noqa: E402
 
 FILTER = "libfoo12.so.3"
 OLD_COMMIT = "4a41f1b"  # main before the RowTable: the DataTable pane
+VERBOSE = False
 
 
 def many_mappings(n: int, grown: frozenset[int] = frozenset()) -> tuple[Mapping, ...]:
@@ -64,7 +67,7 @@ class Frames:
         app._display = display
 
 
-async def timed(pilot, frames: Frames, key: str, done, timeout: float = 600.0) -> float:
+async def timed(pilot, frames: Frames, key: str, done, timeout: float = 300.0) -> float:
     """Seconds from pressing ``key`` to the first frame after ``done()`` became true."""
     t0 = time.perf_counter()
     press = asyncio.ensure_future(pilot.press(key))
@@ -80,6 +83,8 @@ async def timed(pilot, frames: Frames, key: str, done, timeout: float = 600.0) -
             raise TimeoutError(f"key {key!r}: no result in {timeout} s")
         await asyncio.sleep(0.001)
     await press
+    if VERBOSE:
+        print(f"    {key!r}: {(first - t0) * 1000:.1f} ms", flush=True)
     return first - t0
 
 
@@ -96,7 +101,7 @@ def load_old_pane():
     return module
 
 
-async def run(n: int, rounds: int, old: bool) -> dict[str, list[float]]:
+async def run(n: int, rounds: int, old: bool, freeze: bool = False) -> dict[str, list[float]]:
     import hftmem_tui.ui.app as app_module
 
     if old:
@@ -110,6 +115,9 @@ async def run(n: int, rounds: int, old: bool) -> dict[str, list[float]]:
         frames = Frames(app)
         for s, ms in zip(app.feed.samples, reads, strict=False):
             app.apply_sample(replace(s, mappings=ms))
+        del reads, ms  # what the App keeps is what a live session keeps
+        if freeze:  # what an App-level policy could do after each full read: the GC stops re-scanning it
+            gc.freeze()
         view = app.query_one(table_cls)
         table = view.table
 
@@ -141,13 +149,13 @@ async def run(n: int, rounds: int, old: bool) -> dict[str, list[float]]:
             await pilot.press("enter")
             lat.setdefault("clear filter (Esc)", []).append(
                 await timed(pilot, frames, "escape", lambda: view.filter_text == "" and idle() and table.row_count == n))
+            if old:
+                break  # the DataTable's scroll keys are not what froze
             for key in ("pagedown", "end", "home"):
                 before = table.cursor_row if hasattr(table, "cursor_row") else table.cursor_coordinate.row
                 row = (lambda: table.cursor_row) if hasattr(table, "cursor_row") else (lambda: table.cursor_coordinate.row)
                 lat.setdefault(f"scroll ({key})", []).append(
                     await timed(pilot, frames, key, lambda b=before, k=key: row() != b or (k == "home" and b == 0)))
-            if old:
-                break
     return lat
 
 
@@ -164,10 +172,14 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="times the whole key sequence runs (default 3)")
     ap.add_argument("--old", type=int, default=0, metavar="N",
                     help="also time the DataTable pane at N mappings (default 0: skip)")
+    ap.add_argument("--gc-freeze", action="store_true",
+                    help="gc.freeze() once the reads are applied (an App-level GC policy, for comparison)")
     args = ap.parse_args()
-    report(f"Mappings pane (RowTable), {args.mappings:,} mappings, 120x40:",
-           asyncio.run(run(args.mappings, args.rounds, old=False)))
+    report(f"Mappings pane (RowTable), {args.mappings:,} mappings, 120x40{', gc.freeze()' if args.gc_freeze else ''}:",
+           asyncio.run(run(args.mappings, args.rounds, old=False, freeze=args.gc_freeze)))
     if args.old:
+        global VERBOSE
+        VERBOSE = True  # each key as it is measured: the DataTable may take minutes
         report(f"Mappings pane (DataTable, before), {args.old:,} mappings, 120x40:",
                asyncio.run(run(args.old, 1, old=True)))
     return 0

@@ -81,6 +81,7 @@ class RowTable(ScrollView, can_focus=True):
     }
     """
     COMPONENT_CLASSES = {"row-table--header", "row-table--cursor"}
+    SAME = object()  # set_index's default cursor_key: the key under the cursor now
     BINDINGS = [
         Binding("up", "cursor_up", "up", show=False),
         Binding("down", "cursor_down", "down", show=False),
@@ -128,23 +129,22 @@ class RowTable(ScrollView, can_focus=True):
         """The cells of the row at display position ``row``; IndexError past the end."""
         return tuple(self._cells(self.keys[row]))
 
-    SAME = object()  # set_index's default: the key under the cursor now
-
     def set_index(self, keys: Sequence[Hashable], *, cursor_key: Hashable | None = SAME) -> None:
         """Show these rows, in this order, in one go. The cursor stays on ``cursor_key`` (default:
         the key under it now) when that is still shown, else on the same position."""
         keep = self.cursor_key if cursor_key is RowTable.SAME else cursor_key
         self.keys = keys
-        row = self.cursor_row
+        old = row = self.cursor_row
         if keep is not None:
             try:
-                row = keys.index(keep)  # type: ignore[attr-defined]
+                row = keys.index(keep)
             except ValueError:
                 pass
         self.cursor_row = max(0, min(row, len(keys) - 1))
         self.virtual_size = Size(self._width, len(keys) + 1)  # + the header line
         self.refresh_rows()
-        self._scroll_cursor_into_view()
+        if self.cursor_row != old:  # else the view stays where the user scrolled it (a new read)
+            self._scroll_cursor_into_view()
 
     def refresh_rows(self) -> None:
         """The cells behind the keys changed (same rows): redraw what is on screen."""

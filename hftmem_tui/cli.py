@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from hftmem_tui.commands import args as types
 from hftmem_tui.errors import SourceError
+from hftmem_tui.model.text import visible
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -31,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line, not a usage block."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: {message} (see {self.prog} --help)\n")
+        sys.stderr.write(f"{self.prog}: {visible(message)} (see {self.prog} --help)\n")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -58,7 +59,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(snap.to_json(), separators=(",", ":")) + "\n")
         return 0
     st, roll = snap.status, snap.rollup
-    print(f"pid {snap.pid} {st.name}  state {st.state}  threads {st.threads}  TracerPid {st.tracer_pid}  "
+    print(f"pid {snap.pid} {visible(st.name)}  state {st.state}  threads {st.threads}  TracerPid {st.tracer_pid}  "
           f"cpu {snap.process.cpu_percent:.0f}%  policy {snap.sched.policy}")
     print(f"VmRSS {st.vm_rss_kb} kB  VmHWM {st.vm_hwm_kb} kB  VmSwap {st.vm_swap_kb} kB  "
           f"Pss {roll.pss_kb} kB  faults minor {snap.stat.minflt} major {snap.stat.majflt}")
@@ -72,15 +73,15 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         print(f"engine ticks {e.ticks}  pool {e.pool_live}/{e.pool_capacity} (hw {e.pool_high_water})  "
               f"arena {e.arena_used}/{e.arena_capacity}  ring {e.ring_depth}/{e.ring_capacity}  "
               f"max gap {e.last_max_gap_ns} ns  p99.9 {e.last_p999_gap_ns} ns  "
-              f"scenarios {','.join(e.active_scenarios) or '-'}")
+              f"scenarios {visible(','.join(e.active_scenarios)) or '-'}")
     for a in snap.allocators:
         shown = "  ".join(f"{k} {'-' if v is None else v}" for k, v in dataclasses.asdict(a).items() if k != "symbol")
-        print(f"  {a.symbol}: {shown}")
+        print(f"  {visible(a.symbol)}: {shown}")
     for note in snap.notes:
-        print(note)
+        print(visible(note))
     print(f"{'Address':<16} {'Kbytes':>9} {'RSS':>9} {'Dirty':>9} {'Swap':>7} {'Mode':<5}  Mapping")
     for m in snap.mappings:
-        print(f"{m.start:016x} {m.size_kb:>9} {m.rss_kb:>9} {m.dirty_kb:>9} {m.swap_kb:>7} {m.mode:<5}  {m.name}")
+        print(f"{m.start:016x} {m.size_kb:>9} {m.rss_kb:>9} {m.dirty_kb:>9} {m.swap_kb:>7} {m.mode:<5}  {visible(m.name)}")
     print(f"{'total kB':<16} {sum(m.size_kb for m in snap.mappings):>9} {sum(m.rss_kb for m in snap.mappings):>9} "
           f"{sum(m.dirty_kb for m in snap.mappings):>9}")
     return 0
@@ -291,13 +292,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def never_raise_on_print() -> None:
+    """Make stdout and stderr backslash-escape what their encoding cannot take (``LANG=C``, a strict
+    ``PYTHONIOENCODING``) instead of raising UnicodeEncodeError.
+
+    The net under ``visible()``, which every outside name goes through first (it shows an undecodable
+    byte as ``\\xff``, where this would write ``\\udcff``). Streams without ``reconfigure`` are left alone.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a closed or detached stream: nothing will be printed there
+                pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    never_raise_on_print()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except SourceError as e:
-        sys.stderr.write(f"hftmem: {e}\n")
+        sys.stderr.write(f"hftmem: {visible(str(e))}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
@@ -307,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as e:
         # e.g. the engine binary exists but cannot be executed.
-        sys.stderr.write(f"hftmem: {e.strerror or e}{f': {e.filename}' if e.filename else ''}\n")
+        sys.stderr.write(visible(f"hftmem: {e.strerror or e}{f': {e.filename}' if e.filename else ''}") + "\n")
         return EXIT_ERROR
 
 

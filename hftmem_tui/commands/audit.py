@@ -9,6 +9,7 @@ import sys
 
 from hftmem_tui.model.audit import evaluate, worst
 from hftmem_tui.sources.readiness import read_facts, sample_history
+from hftmem_tui.model.text import visible
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     width = max(len(c.name) for c in checks)
     for c in checks:
-        print(f"{c.label:<7}  {c.name:<{width}}  {c.evidence}")
+        print(f"{c.label:<7}  {c.name:<{width}}  {visible(c.evidence)}")
         if c.advice and c.status != "pass":
-            print(f"{'':<7}  {'':<{width}}  -> {c.advice}")
+            print(f"{'':<7}  {'':<{width}}  -> {visible(c.advice)}")
     return 0

@@ -8,6 +8,7 @@ from hftmem_tui.commands.args import parse_address
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.memory import format_x, read_memory
 from hftmem_tui.sources.symbols import SymbolTable, check_symbol_expr
+from hftmem_tui.model.text import visible
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,5 +31,5 @@ def run(args: argparse.Namespace) -> int:
     length = length or 64
     data = read_memory(args.pid, address, length)
     for line in format_x(data, address, args.format, symbol=label):
-        print(line)
+        print(visible(line))  # the symbol name is the target's
     return 0

@@ -34,6 +34,7 @@ from hftmem_tui.sources import procfs
 from hftmem_tui.sources.engine import SCENARIOS
 from hftmem_tui.errors import SourceError
 from hftmem_tui.feeds.sampler import LiveSample, LiveSampler, TargetGone, TargetInfo
+from hftmem_tui.model.text import visible
 
 KIB = 1024
 TREND_WINDOW_S = 600.0  # the leak fit's window (model.trend default): 10 min of RSS history
@@ -316,7 +317,7 @@ def serve(pid: int, host: str, port: int, opts: ExportOptions, *, stop: threadin
     ExportError when the address cannot be bound."""
     import socket
 
-    log = log or (lambda line: sys.stderr.write(f"hftmem: {line}\n"))
+    log = log or (lambda line: sys.stderr.write(f"hftmem: {visible(line)}\n"))  # paths and names are outside text
     stop = stop or threading.Event()
     procfs.check_target(pid)  # a bad pid fails before we bind anything
     sampler = LiveSampler(pid, interval_s=opts.interval_s, smaps_every=opts.smaps_every,

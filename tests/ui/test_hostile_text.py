@@ -1,0 +1,127 @@
+"""Hostile text in the TUI: target names, and what the user types, are shown as text.
+
+Pilot tests type markup into the Memory and Watch inputs (the refusal toast shows it literally)
+and run the whole app on a hostile target; a tmux test runs `hftmem attach` on it in a real
+terminal, visits every pane, and checks that no byte of the target's escapes reached the terminal.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable, Input, Static
+
+from hftmem_tui.feeds.sampler import LiveSampler
+from hftmem_tui.ui.app import HftmemApp
+from hftmem_tui.ui.audit_pane import AuditPanel
+from hftmem_tui.ui.header import TargetHeader
+from hftmem_tui.ui.memory_pane import MemoryPanel
+from hftmem_tui.ui.safe import cell, notify_plain, plain
+from hftmem_tui.ui.watch_pane import WatchPane
+from tests.commands.test_hostile_text import BAD_UTF8, COMM, THREADS, start_hostile
+from tests.conftest import proc_status, stop_process
+from tests.ui.test_app import text_of, wait_for
+
+TYPED = ("[/]", "[bold red]x", "[link=file:/]a")
+
+
+@pytest.fixture
+def hostile_pid(tmp_path):
+    proc, _ = start_hostile(tmp_path)
+    yield proc.pid
+    proc.stdin.close()
+    stop_process(proc.pid)
+
+
+def toasts(app: App) -> list[str]:
+    """What the toasts on screen say (title and message), as plain text."""
+    return [str(t.render()) for t in app.screen.query("Toast")]
+
+
+def test_plain_never_parses_markup_and_escapes_controls():
+    for s in ("[/]", "[bold red]x", "enabled [madvise], defrag [madvise]", "[heap]", "[N]"):
+        assert plain(s).plain == s and not plain(s).spans
+        assert cell(s).plain == s
+    assert plain("a\x1b[2Jb\nc\u202e").plain == "a\\x1b[2Jb\nc\\u202e"
+    assert cell("a\nb").plain == "a\\x0ab"
+    assert plain("x", "bold").style == "bold"
+
+
+class Toasting(App):
+    def compose(self) -> ComposeResult:
+        yield Static(id="box")
+
+
+async def test_notify_plain_shows_markup_and_escapes_literally():
+    app = Toasting()
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        notify_plain(app, "growing: [heap] [/] \x1b]0;t\x07", title="[bold]t")
+        await wait_for(pilot, lambda: toasts(app))
+        assert toasts(app) == ["[bold]t\ngrowing: [heap] [/] \\x1b]0;t\\x07"]
+
+
+class HexApp(App):
+    def __init__(self, pid: int) -> None:
+        super().__init__()
+        self.pid = pid
+
+    def compose(self) -> ComposeResult:
+        yield MemoryPanel(self.pid)
+
+
+async def test_memory_input_refusal_shows_typed_markup(hostile_pid):
+    app = HexApp(hostile_pid)
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        panel = app.query_one(MemoryPanel)
+        for text in (*TYPED, "a;[/]"):  # the last is refused naming what is allowed: "... and '[N]'"
+            panel.query_one("#hex-input", Input).focus()
+            panel.query_one("#hex-input", Input).value = ""
+            await pilot.press(*text, "enter")
+            await wait_for(pilot, lambda t=text: any(t in s for s in toasts(app)), timeout=15)
+            assert text in panel.status
+            assert text in text_of(panel.query_one("#hex-status", Static))
+        assert any("'[N]' are allowed" in s for s in toasts(app))  # brackets kept, not eaten as markup
+
+
+async def test_watch_input_refusal_shows_typed_markup(hostile_pid):
+    app = HftmemApp(LiveSampler(hostile_pid, interval_s=0.25, smaps_every=4, perf=False), refresh_s=0.25)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.press("8")
+        pane = app.query_one(WatchPane)
+        for text in TYPED:
+            await pilot.press("slash")
+            target = pane.query_one("#watch-target", Input)
+            target.value = ""
+            await pilot.press(*text, "enter")
+            await wait_for(pilot, lambda t=text: t in text_of(pane.query_one("#watch-notice", Static)), timeout=15)
+            assert any(text in s for s in toasts(app))
+        await pilot.press("q")
+    assert proc_status(hostile_pid)["TracerPid"] == "0"
+
+
+async def test_app_on_a_hostile_target_shows_names_as_text(hostile_pid):
+    app = HftmemApp(LiveSampler(hostile_pid, interval_s=0.25, smaps_every=1, perf=False), refresh_s=0.25)
+    async with app.run_test(size=(160, 40), notifications=True) as pilot:
+        await wait_for(pilot, lambda: app.last_sample is not None, timeout=15)
+        assert "\\x1b]0;pwned\\x07" in text_of(app.query_one(TargetHeader))
+        await pilot.press("7")  # the audit: its busy-threads cell names "[/]" and "[bold red]x"
+        await wait_for(pilot, lambda: app.audit_runs > 0, timeout=20)
+        table = app.query_one(AuditPanel).query_one(DataTable)
+        evidence = " ".join(str(table.get_cell(k.value, "evidence")) for k in table.rows)
+        assert all(t in evidence for t in THREADS), evidence
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.query_one("#mappings-table", DataTable).row_count > 0, timeout=15)
+        names = [app.query_one("#mappings-table", DataTable).get_row_at(i)[5].plain
+                 for i in range(app.query_one("#mappings-table", DataTable).row_count)]
+        assert "]a\\x1b[?1049l" in names and "bad\\xff\\xfe\\x9b[31m\\u202ename" in names, names
+        for key in "13456789":
+            await pilot.press(key)
+            await pilot.pause(0.1)
+        await pilot.press("q")
+    assert COMM.encode() == open(f"/proc/{hostile_pid}/comm", "rb").read().rstrip(b"\n")
+    assert BAD_UTF8

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hftmem_tui.sources.engine import find_engine, start_engine  # noqa: E402
 from hftmem_tui.sources.gdb.session import GdbSession  # noqa: E402
-from hftmem_tui.feeds.snapshot import read_engine_stats  # noqa: E402
+from hftmem_tui.feeds.engine_reader import read_engine_stats  # noqa: E402
 from hftmem_tui.sources.symbols import SymbolTable  # noqa: E402
 from hftmem_tui.sources.watchpoint import resolve_target  # noqa: E402
 

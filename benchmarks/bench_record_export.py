@@ -5,7 +5,7 @@
 - "sample, cheap path": status + stat + psutil + smaps_rollup + the engine's stats and allocator
   counters by process_vm_readv (what every --interval costs);
 - "sample + full smaps": the same plus every mapping (what one sample in --smaps-every costs);
-- "encode a sample line": LiveSample -> JSON line, as `record` writes it;
+- "encode a sample line": Sample -> JSON line, as `record` writes it;
 - "collect a scrape": the exporter's Collector formatting the latest sample (no /proc read).
 perf is off here: it runs as one separate `perf stat` process, not per sample.
 """
@@ -27,7 +27,7 @@ from prometheus_client.registry import CollectorRegistry  # noqa: E402
 
 from hftmem_tui.commands.export import TargetCollector, TargetState  # noqa: E402
 from hftmem_tui.sources.engine import find_engine  # noqa: E402
-from hftmem_tui.feeds.recording import SampleEncoder, encode_line  # noqa: E402
+from hftmem_tui.feeds.recording_writer import SampleEncoder, encode_line  # noqa: E402
 from hftmem_tui.feeds.sampler import LiveSampler  # noqa: E402
 
 

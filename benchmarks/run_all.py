@@ -50,7 +50,7 @@ from bench_tui import PtyProgram, cpu_seconds  # noqa: E402
 
 from hftmem_tui.sources.engine import find_engine, start_engine  # noqa: E402
 from hftmem_tui.sources.memory import read_memory  # noqa: E402
-from hftmem_tui.feeds.snapshot import read_engine_stats  # noqa: E402
+from hftmem_tui.feeds.engine_reader import read_engine_stats  # noqa: E402
 from hftmem_tui.sources.symbols import SymbolTable  # noqa: E402
 from tests.disturbance import EngineStopMonitor  # noqa: E402
 

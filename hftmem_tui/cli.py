@@ -8,9 +8,7 @@ so a headless command never loads Textual (tests/test_import_hygiene.py).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -21,12 +19,6 @@ from hftmem_tui.model.text import visible
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-
-# The old names, for the commands still written in this module (their modules are on the way:
-# issue 14); new parser lines use `types.*`.
-_pid, _positive_seconds, _count, _bytes = types.pid, types.positive_seconds, types.count, types.byte_size
-_listen, _hot_threads, _seconds = types.listen, types.hot_threads, types.seconds
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line, not a usage block."""
@@ -44,89 +36,6 @@ def _command(name: str) -> Callable[[argparse.Namespace], int]:
 
     return run
 
-
-# --------------------------------------------------------------------------- commands still here
-
-
-def cmd_snapshot(args: argparse.Namespace) -> int:
-    from hftmem_tui.model.allocconfig import load_allocators
-    from hftmem_tui.feeds.snapshot import take_snapshot
-
-    specs = load_allocators(args.allocators) if args.allocators else None  # a bad file fails before any read
-    snap = take_snapshot(args.pid, perf_ms=None if args.no_perf else 200, allocators=specs)
-    if args.json:
-        # One write: json.dump() writes chunk by chunk (10 s for 100,000 mappings into a pipe).
-        sys.stdout.write(json.dumps(snap.to_json(), separators=(",", ":")) + "\n")
-        return 0
-    st, roll = snap.status, snap.rollup
-    print(f"pid {snap.pid} {visible(st.name)}  state {st.state}  threads {st.threads}  TracerPid {st.tracer_pid}  "
-          f"cpu {snap.process.cpu_percent:.0f}%  policy {snap.sched.policy}")
-    print(f"VmRSS {st.vm_rss_kb} kB  VmHWM {st.vm_hwm_kb} kB  VmSwap {st.vm_swap_kb} kB  "
-          f"Pss {roll.pss_kb} kB  faults minor {snap.stat.minflt} major {snap.stat.majflt}")
-    if snap.perf is not None:
-        counted = "  ".join(f"{k} {v:.0f}" for k, v in snap.perf.values.items() if v is not None)
-        print(f"perf ({snap.perf.timestamp_s:.1f} s): {counted}")
-        if snap.perf.unsupported:
-            print(f"perf not supported here: {', '.join(sorted(snap.perf.unsupported))}")
-    if snap.engine is not None:
-        e = snap.engine
-        print(f"engine ticks {e.ticks}  pool {e.pool_live}/{e.pool_capacity} (hw {e.pool_high_water})  "
-              f"arena {e.arena_used}/{e.arena_capacity}  ring {e.ring_depth}/{e.ring_capacity}  "
-              f"max gap {e.last_max_gap_ns} ns  p99.9 {e.last_p999_gap_ns} ns  "
-              f"scenarios {visible(','.join(e.active_scenarios)) or '-'}")
-    for a in snap.allocators:
-        shown = "  ".join(f"{k} {'-' if v is None else v}" for k, v in dataclasses.asdict(a).items() if k != "symbol")
-        print(f"  {visible(a.symbol)}: {shown}")
-    for note in snap.notes:
-        print(visible(note))
-    print(f"{'Address':<16} {'Kbytes':>9} {'RSS':>9} {'Dirty':>9} {'Swap':>7} {'Mode':<5}  Mapping")
-    for m in snap.mappings:
-        print(f"{m.start:016x} {m.size_kb:>9} {m.rss_kb:>9} {m.dirty_kb:>9} {m.swap_kb:>7} {m.mode:<5}  {visible(m.name)}")
-    print(f"{'total kB':<16} {sum(m.size_kb for m in snap.mappings):>9} {sum(m.rss_kb for m in snap.mappings):>9} "
-          f"{sum(m.dirty_kb for m in snap.mappings):>9}")
-    return 0
-
-
-
-def cmd_record(args: argparse.Namespace) -> int:
-    from hftmem_tui.commands.record import RecordOptions, record
-
-    if args.rotate and args.max_bytes is None:
-        sys.stderr.write("hftmem: --rotate needs --max-bytes (the size at which a file rotates)\n")
-        return EXIT_USAGE
-    opts = RecordOptions(interval_s=args.interval, duration_s=args.duration, max_bytes=args.max_bytes,
-                         rotate=args.rotate, smaps_every=max(1, args.smaps_every), perf=not args.no_perf,
-                         engine=not args.no_engine)
-    record(args.pid, args.out, opts)
-    return 0
-
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from hftmem_tui.commands.export import ExportOptions, serve
-
-    host, port = args.listen
-    opts = ExportOptions(interval_s=args.interval, smaps_every=max(1, args.smaps_every),
-                         perf=not args.no_perf, engine=not args.no_engine)
-    serve(args.pid, host, port, opts)
-    return 0
-
-
-
-def cmd_allocs(args: argparse.Namespace) -> int:
-    """Per-thread allocator calls through uprobes; alarms for hot threads that allocate after warm-up."""
-    from hftmem_tui.commands.allocs import run
-
-    return run(args)
-
-
-
-def cmd_watch(args: argparse.Namespace) -> int:
-    """A hardware watchpoint, headless: perf by default (no stop), gdb on request (stop and inspect)."""
-    from hftmem_tui.commands.watch import run_watch
-
-    return run_watch(args.pid, args.target, access=args.access, count=args.count, timeout=args.timeout,
-                     via=args.via, max_rate=args.max_rate)
 
 # --------------------------------------------------------------------------- parser
 
@@ -180,12 +89,12 @@ def _add_scenario(sub) -> None:
 
 def _add_snapshot(sub) -> None:
     sn = sub.add_parser("snapshot", help="one sample of every source, headless and zero-stop")
-    sn.add_argument("pid", type=_pid)
+    sn.add_argument("pid", type=types.pid)
     sn.add_argument("--json", action="store_true", help="one JSON object on stdout")
     sn.add_argument("--no-perf", action="store_true", help="skip the 200 ms perf stat sample")
     sn.add_argument("--allocators", default=None, metavar="FILE",
                     help="TOML file describing the engine's allocator globals (see examples/allocators.toml)")
-    sn.set_defaults(func=cmd_snapshot)
+    sn.set_defaults(func=_command("snapshot"))
 
 
 def _add_audit(sub) -> None:
@@ -209,35 +118,35 @@ def _add_dump(sub) -> None:
 
 def _add_record(sub) -> None:
     r = sub.add_parser("record", help="sample a live process into a JSON Lines recording, headless and zero-stop")
-    r.add_argument("pid", type=_pid)
+    r.add_argument("pid", type=types.pid)
     r.add_argument("--out", required=True, metavar="FILE", help="the recording (created or truncated)")
-    r.add_argument("--interval", type=_positive_seconds, default=1.0, metavar="S",
+    r.add_argument("--interval", type=types.positive_seconds, default=1.0, metavar="S",
                    help="seconds between samples (default 1)")
-    r.add_argument("--duration", type=_positive_seconds, default=None, metavar="S",
+    r.add_argument("--duration", type=types.positive_seconds, default=None, metavar="S",
                    help="stop after S seconds (default: until the target exits or a signal)")
-    r.add_argument("--max-bytes", type=_bytes, default=None, metavar="N",
+    r.add_argument("--max-bytes", type=types.byte_size, default=None, metavar="N",
                    help="cap each file at N bytes (64K, 100M...): stop there, or rotate with --rotate")
-    r.add_argument("--rotate", type=_count, default=0, metavar="K",
+    r.add_argument("--rotate", type=types.count, default=0, metavar="K",
                    help="keep K full files FILE.1..FILE.K besides FILE (needs --max-bytes)")
-    r.add_argument("--smaps-every", type=_count, default=30, metavar="N",
+    r.add_argument("--smaps-every", type=types.count, default=30, metavar="N",
                    help="read every mapping (full smaps) every N samples, deltas in between (default 30)")
     r.add_argument("--no-perf", action="store_true", help="do not run perf stat")
     r.add_argument("--no-engine", action="store_true", help="do not read the demo engine's stats block")
-    r.set_defaults(func=cmd_record)
+    r.set_defaults(func=_command("record"))
 
 
 def _add_export(sub) -> None:
     x = sub.add_parser("export", help="serve Prometheus/OpenMetrics metrics of a live process, zero-stop")
-    x.add_argument("pid", type=_pid)
-    x.add_argument("--listen", type=_listen, default=("127.0.0.1", 9464), metavar="HOST:PORT",
+    x.add_argument("pid", type=types.pid)
+    x.add_argument("--listen", type=types.listen, default=("127.0.0.1", 9464), metavar="HOST:PORT",
                    help="address to serve /metrics on (default 127.0.0.1:9464; 0.0.0.0:PORT for every interface)")
-    x.add_argument("--interval", type=_positive_seconds, default=1.0, metavar="S",
+    x.add_argument("--interval", type=types.positive_seconds, default=1.0, metavar="S",
                    help="seconds between samples; scrapes read the latest sample (default 1)")
-    x.add_argument("--smaps-every", type=_count, default=30, metavar="N",
+    x.add_argument("--smaps-every", type=types.count, default=30, metavar="N",
                    help="per-kind mapping sizes from full smaps every N samples (default 30)")
     x.add_argument("--no-perf", action="store_true", help="do not run perf stat")
     x.add_argument("--no-engine", action="store_true", help="do not read the demo engine's stats block")
-    x.set_defaults(func=cmd_export)
+    x.set_defaults(func=_command("export"))
 
 
 def _add_demo(sub) -> None:
@@ -254,31 +163,31 @@ def _add_demo(sub) -> None:
 def _add_allocs(sub) -> None:
     a = sub.add_parser("allocs", help="per-thread allocator calls through uprobes (opt-in, no ptrace); "
                                       "alarms for hot threads that allocate")
-    a.add_argument("pid", type=_pid)
-    a.add_argument("--duration", type=_seconds, default=3.0, metavar="S", help="seconds to count after warm-up (3)")
-    a.add_argument("--warmup", type=_seconds, default=1.0, metavar="S",
+    a.add_argument("pid", type=types.pid)
+    a.add_argument("--duration", type=types.seconds, default=3.0, metavar="S", help="seconds to count after warm-up (3)")
+    a.add_argument("--warmup", type=types.seconds, default=1.0, metavar="S",
                    help="seconds before counting starts; also picks --hot auto threads by CPU (1)")
-    a.add_argument("--hot", type=_hot_threads, default=None, metavar="TID,...|auto",
+    a.add_argument("--hot", type=types.hot_threads, default=None, metavar="TID,...|auto",
                    help="threads on the hot path: any allocator call there after warm-up raises an alarm")
     a.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    a.set_defaults(func=cmd_allocs)
+    a.set_defaults(func=_command("allocs"))
 
 
 def _add_watch(sub) -> None:
     w = sub.add_parser("watch", help="hardware watchpoint, headless: one line per hit (perf: no stop; gdb: stops "
                                      "the writing thread)")
-    w.add_argument("pid", type=_pid)
+    w.add_argument("pid", type=types.pid)
     w.add_argument("target", metavar="SYMBOL[.field]|ADDR[:LEN]")
     w.add_argument("--access", choices=("write", "read", "rw"), default="write",
                    help="what triggers a hit (default write; read uses gdb: x86 has no read-only breakpoints)")
-    w.add_argument("--count", type=_count, default=None, metavar="N", help="stop after N hits")
-    w.add_argument("--timeout", type=_positive_seconds, default=None, metavar="S", help="stop after S seconds")
+    w.add_argument("--count", type=types.count, default=None, metavar="N", help="stop after N hits")
+    w.add_argument("--timeout", type=types.positive_seconds, default=None, metavar="S", help="stop after S seconds")
     w.add_argument("--via", choices=("perf", "gdb"), default=None,
                    help="perf (default when permitted: no ptrace, never stops the engine) or gdb (ptrace: stops "
                         "the writing thread at each hit)")
     w.add_argument("--max-rate", type=float, default=None, metavar="HZ",
                    help="disarm above this many hits/s (perf default 2000, gdb default 20; 0 = no guard)")
-    w.set_defaults(func=cmd_watch)
+    w.set_defaults(func=_command("watch"))
 
 
 def build_parser() -> argparse.ArgumentParser:

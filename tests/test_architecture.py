@@ -15,3 +15,40 @@ def test_import_contracts_kept():
     assert lint, "lint-imports missing: it is in the test extras (pip install -e '.[test]')"
     r = subprocess.run([lint, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+
+
+def _package_sources():
+    import ast
+
+    for path in sorted((ROOT / "hftmem_tui").rglob("*.py")):
+        yield path, ast.parse(path.read_text(), filename=str(path))
+
+
+def test_modules_and_functions_stay_small():
+    """No module over 500 lines, no function over 80: one concept a module, one job a function."""
+    import ast
+
+    too_big = []
+    for path, tree in _package_sources():
+        lines = path.read_text().count("\n")
+        if lines > 500:
+            too_big.append(f"{path.relative_to(ROOT)}: {lines} lines")
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > 80:
+                    too_big.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}(): {length} lines")
+    assert not too_big, "\n".join(too_big)
+
+
+def test_no_private_name_imported_across_modules():
+    """A name shared between modules is public: `from x import _y` across modules is not allowed."""
+    import ast
+
+    found = []
+    for path, tree in _package_sources():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("hftmem_tui"):
+                found += [f"{path.relative_to(ROOT)}: from {node.module} import {a.name}"
+                          for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not found, "\n".join(found)

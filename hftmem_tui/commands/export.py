@@ -1,6 +1,6 @@
 """`hftmem export`: Prometheus/OpenMetrics metrics of one live process, zero-stop.
 
-A background thread samples the target with sources.sampler at ``--interval``; a custom
+A background thread samples the target with feeds.sampler at ``--interval``; a custom
 Collector turns the latest sample into metric families. A scrape never reads /proc or the
 target: it only formats what the sampler already has, so scrape rate cannot raise the cost
 to the target. Every target metric is labelled pid, command and host.
@@ -12,6 +12,7 @@ until SIGTERM/SIGINT, so Prometheus alerts on "target down" rather than "exporte
 
 from __future__ import annotations
 
+import argparse
 import errno
 import signal
 import sys
@@ -33,7 +34,8 @@ from hftmem_tui.model.trend import MIB, fit_leak
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.engine import SCENARIOS
 from hftmem_tui.errors import SourceError
-from hftmem_tui.feeds.sampler import LiveSample, LiveSampler, TargetGone, TargetInfo
+from hftmem_tui.feeds.sample import Sample, TargetInfo
+from hftmem_tui.feeds.sampler import LiveSampler, TargetGone
 from hftmem_tui.model.text import visible
 
 KIB = 1024
@@ -61,7 +63,7 @@ class TargetState:
         self.info = info
         self.lock = threading.Lock()
         self.up = True
-        self.latest: LiveSample | None = None
+        self.latest: Sample | None = None
         self.kinds: dict | None = None
         self.kinds_time: float | None = None
         self.rollup: procfs.Rollup | None = None
@@ -74,7 +76,7 @@ class TargetState:
         self.sample_seconds = 0.0
         self.verdict = fit_leak([])
 
-    def update(self, s: LiveSample, took_s: float) -> None:
+    def update(self, s: Sample, took_s: float) -> None:
         kinds = summarize_by_kind(s.mappings) if s.mappings is not None else None
         verdict = None
         with self.lock:
@@ -200,7 +202,7 @@ class TargetCollector(Collector):
         yield from self._allocators(s)
         yield from self._engine(s)
 
-    def _allocators(self, s: LiveSample):
+    def _allocators(self, s: Sample):
         names, L = self.label_names + ["symbol"], self.labels
         specs = {
             PoolView: (("live", "hftmem_pool_live_objects", "objects allocated from the pool", False),
@@ -228,7 +230,7 @@ class TargetCollector(Collector):
                     fam.add_metric(L + [v.symbol], getattr(v, attr))
                 yield fam
 
-    def _engine(self, s: LiveSample):
+    def _engine(self, s: Sample):
         e = s.engine
         if e is None:
             return
@@ -358,3 +360,13 @@ def serve(pid: int, host: str, port: int, opts: ExportOptions, *, stop: threadin
             server.server_close()
         for sig, h in old.items():
             signal.signal(sig, h)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`hftmem export PID --listen HOST:PORT ...`: serve until SIGTERM/SIGINT; 0. Raises what
+    ``serve`` raises."""
+    host, port = args.listen
+    opts = ExportOptions(interval_s=args.interval, smaps_every=max(1, args.smaps_every),
+                         perf=not args.no_perf, engine=not args.no_engine)
+    serve(args.pid, host, port, opts)
+    return 0

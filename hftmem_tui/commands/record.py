@@ -1,19 +1,20 @@
 """`hftmem record`: sample a live process at a steady pace into a recording, headless.
 
-The loop owns pacing, signals, the size cap and rotation; reading is sources.sampler's job and
-the file format is sources.recording's. SIGTERM/SIGINT/SIGHUP end the recording cleanly (end
+The loop owns pacing, signals, the size cap and rotation; reading is feeds.sampler's job and
+the file format is feeds.recording's. SIGTERM/SIGINT/SIGHUP end the recording cleanly (end
 line, perf stopped); SIGKILL loses at most the line being written, and perf dies with us.
 """
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass
 
-from hftmem_tui.feeds.recording import RecordingWriter, SampleEncoder, encode_line, make_header
+from hftmem_tui.feeds.recording_writer import RecordingWriter, SampleEncoder, encode_line, make_header
 from hftmem_tui.feeds.sampler import LiveSampler, TargetGone
 from hftmem_tui.model.text import visible
 
@@ -76,7 +77,7 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
         def header() -> dict:
             return make_header(info, interval_s=opts.interval_s, smaps_every=opts.smaps_every,
                                rollup_every=opts.rollup_every, budget=opts.budget,
-                               perf_interval_ms=sampler.perf_interval_ms if sampler._perf else None,
+                               perf_interval_ms=sampler.perf.interval_ms if sampler.perf else None,
                                notes=sampler.notes)
 
         for note in sampler.notes:  # perf refused, not an engine...: the recording goes on without
@@ -127,3 +128,16 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
         sampler.close()
         for sig, h in old_handlers.items():
             signal.signal(sig, h)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`hftmem record PID --out FILE ...`: 0 when the recording ended (whatever the reason),
+    2 for --rotate without --max-bytes. Raises what ``record`` raises."""
+    if args.rotate and args.max_bytes is None:
+        sys.stderr.write("hftmem: --rotate needs --max-bytes (the size at which a file rotates)\n")
+        return 2  # a usage error, as the parser's own (cli.EXIT_USAGE)
+    opts = RecordOptions(interval_s=args.interval, duration_s=args.duration, max_bytes=args.max_bytes,
+                         rotate=args.rotate, smaps_every=max(1, args.smaps_every), perf=not args.no_perf,
+                         engine=not args.no_engine)
+    record(args.pid, args.out, opts)
+    return 0

@@ -92,3 +92,9 @@ def _watch_gdb(pid, spec, count, timeout, max_rate, out) -> int:
                     f"detach {ms(st.detach_pause_s)})")
     return 0
 
+
+
+def run(args) -> int:
+    """`hftmem watch`: the parsed arguments to :func:`run_watch`."""
+    return run_watch(args.pid, args.target, access=args.access, count=args.count, timeout=args.timeout,
+                     via=args.via, max_rate=args.max_rate)

@@ -37,7 +37,7 @@ class TourSample:
 
     @classmethod
     def from_live(cls, s) -> TourSample:
-        """From a sources.sampler.LiveSample (or a recorded one: same fields)."""
+        """From a feeds.sample.Sample, live or recorded."""
         rings = tuple((a.symbol, a.pushed) for a in s.allocators if hasattr(a, "pushed"))
         return cls(s.time, s.status.vm_rss_kb, s.stat.minflt, s.engine, rings, s.mappings)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from hftmem_tui.feeds.sampler import LiveSample, TargetInfo
+from hftmem_tui.feeds.sample import Sample, TargetInfo
 
 
 class FeedEnded(Exception):
@@ -25,7 +25,7 @@ class SampleFeed(Protocol):
         """Who is sampled. Raises SourceError for a bad target (before the UI starts)."""
         ...
 
-    def sample(self) -> LiveSample:
+    def sample(self) -> Sample:
         """The next sample. Raises TargetGone members (live) or FeedEnded (recorded)."""
         ...
 

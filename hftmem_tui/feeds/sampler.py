@@ -1,4 +1,5 @@
-"""A long-running, zero-stop sampler of one process: what `hftmem record` and `hftmem export` read.
+"""The one sampling pipeline, zero-stop: what `attach`, `record`, `export` and `snapshot` (one
+sample at full cadence, feeds/snapshot.py) read. It produces feeds.sample.Sample.
 
 Cost rules (DESIGN.md): /proc/PID/status and stat are counters, read every sample; smaps_rollup
 and full smaps walk the target's page tables, so each runs under a DutyCycle (by count and by
@@ -10,138 +11,34 @@ Nothing here stops, traces or writes to the target.
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 
-from hftmem_tui import __version__
+from hftmem_tui.errors import NoSuchProcess, NotAnEngine, SourceError, ZombieProcess
+from hftmem_tui.feeds.engine_reader import EngineReader
+from hftmem_tui.feeds.sample import PerfInterval, Sample, TargetInfo
 from hftmem_tui.model.allocconfig import AllocatorSpec
-from hftmem_tui.model.allocators import ArenaView, PoolView, RingView, counter_span, decode_view
 from hftmem_tui.model.cadence import DutyCycle
-from hftmem_tui.model.decode import EngineStats, decode_engine_stats
 from hftmem_tui.sources import procfs
-from hftmem_tui.errors import NoSuchProcess, NotAnEngine, SourceError, SymbolNotFound, ZombieProcess
-from hftmem_tui.sources.memory import read_memory
 from hftmem_tui.sources.perf.stat import PerfStream, describe_exit
-from hftmem_tui.sources.process import ProcessInfo, ProcessProbe
-from hftmem_tui.feeds.snapshot import DEMO_SPECS, ENGINE_STATS_SYMBOL
-from hftmem_tui.sources.symbols import SymbolTable
+from hftmem_tui.sources.process import ProcessProbe
 
 TargetGone = (NoSuchProcess, ZombieProcess)
 
 
-@dataclass(frozen=True, slots=True)
-class TargetInfo:
-    """Who is being sampled: the facts that do not change while it runs."""
-
-    pid: int
-    comm: str
-    exe: str | None
-    cmdline: tuple[str, ...]
-    username: str | None
-    create_time: float
-    host: str
-    sched: procfs.SchedInfo
-    engine: bool  # the demo engine's stats block was found
-    hftmem_version: str = __version__
-
-
-@dataclass(frozen=True, slots=True)
-class PerfInterval:
-    """perf counts summed over the ``perf stat -I`` intervals that ended since the last sample."""
-
-    timestamp_s: float  # perf's elapsed time at the last interval
-    span_s: float  # how much counting time the values cover
-    intervals: int
-    values: dict[str, float]
-    unsupported: frozenset[str]
-    not_counted: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class LiveSample:
-    """One sample. rollup/mappings are None when their DutyCycle did not run them this time."""
-
-    seq: int
-    time: float
-    status: procfs.Status
-    stat: procfs.Stat
-    process: ProcessInfo
-    rollup: procfs.Rollup | None
-    mappings: tuple[procfs.Mapping, ...] | None
-    perf: PerfInterval | None
-    engine: EngineStats | None
-    allocators: tuple[PoolView | ArenaView | RingView, ...]
-    cost_ms: dict[str, float]
-    notes: tuple[str, ...] = field(default=())
-
-
-class _EngineReader:
-    """Addresses and layouts resolved once (gdb on the ELF, then closed); reads are process_vm_readv.
-
-    ``specs``: the allocator globals to read (model.allocconfig); None = the demo engine's own,
-    and then the stats block must exist. With a description, a process that is not the demo
-    engine still gets its allocators; a global or member that cannot be resolved becomes a note.
-    """
-
-    def __init__(self, pid: int, specs: tuple[AllocatorSpec, ...] | None = None) -> None:
-        self.pid = pid
-        self.notes: list[str] = []
-        self.stats_layout = None
-        self.stats_addr = 0
-        with SymbolTable.for_pid(pid) as table:
-            try:
-                sym = table.resolve(ENGINE_STATS_SYMBOL)
-            except SymbolNotFound:
-                if specs is None:
-                    raise NotAnEngine(f"process {pid} is not a hftmem demo engine (no {ENGINE_STATS_SYMBOL})") from None
-                self.notes.append(f"engine: process {pid} is not a hftmem demo engine (no {ENGINE_STATS_SYMBOL})")
-            else:
-                self.stats_layout = table.layout(ENGINE_STATS_SYMBOL)
-                self.stats_addr = table.runtime_address(sym, pid)
-            self.allocators = []
-            for spec in (DEMO_SPECS if specs is None else specs):
-                fields = spec.field_map
-                try:
-                    layout = table.layout(spec.symbol)
-                    start, length = counter_span(layout, spec.kind, fields)
-                    addr = table.runtime_address(table.resolve(spec.symbol), pid) + start
-                except TargetGone:
-                    raise
-                except SourceError as e:
-                    if specs is None:
-                        raise
-                    where = f" (line {spec.line})" if spec.line else ""
-                    self.notes.append(f"allocator {spec.symbol}{where}: {e}")
-                    continue
-                self.allocators.append((spec.symbol, spec.kind, layout, addr, start, length, fields))
-        self.read()  # fail now (bad magic, unknown version) rather than at the first sample
-
-    def read(self) -> tuple[EngineStats | None, tuple]:
-        stats = None
-        if self.stats_layout is not None:
-            data = read_memory(self.pid, self.stats_addr, self.stats_layout.size)
-            stats = decode_engine_stats(self.stats_layout, data)
-        views = tuple(decode_view(kind, name, layout, read_memory(self.pid, addr, length) if length else b"",
-                                  start, fields)
-                      for name, kind, layout, addr, start, length, fields in self.allocators)
-        return stats, views
-
-
-def _exe_identity(pid: int) -> tuple[str, int, int] | None:
-    """(path, device, inode) of the running executable: the inode changes on exec, not when the
-    file is replaced on disk (the link then reads "PATH (deleted)"). None if unreadable."""
-    link = f"/proc/{pid}/exe"
+def exe_identity(pid: int) -> tuple[str, int, int] | None:
+    """(path, device, inode) of the running executable, None if unreadable: the inode changes
+    on exec, not when the file is replaced on disk. Raises NoSuchProcess, ZombieProcess."""
     try:
-        st = os.stat(link)
-        return os.readlink(link).removesuffix(" (deleted)"), st.st_dev, st.st_ino
-    except OSError:
+        return procfs.exe_identity(pid)
+    except TargetGone:
+        raise
+    except SourceError:  # exe refused (another user's process): no exec detection, the rest stands
         return None
 
 
-class _PerfDrain:
+class PerfDrain:
     """One ``perf stat -I`` for the whole session; a thread parks its intervals until drained."""
 
     def __init__(self, pid: int, interval_ms: int) -> None:
@@ -149,26 +46,40 @@ class _PerfDrain:
         self.stream.start()  # from the caller's (long-lived) thread: perf dies with it
         self._lock = threading.Lock()
         self._pending: list = []
+        self._arrived = threading.Event()  # an interval is pending, or the stream ended
         self.error: str | None = None
         self.ended = False
         self._thread = threading.Thread(target=self._run, name="hftmem-perf", daemon=True)
         self._thread.start()
+
+    @property
+    def interval_ms(self) -> int:
+        return self.stream.interval_ms
 
     def _run(self) -> None:
         try:
             for s in self.stream.samples():
                 with self._lock:
                     self._pending.append(s)
+                    self._arrived.set()
         except SourceError as e:
             self.error = str(e)
         except Exception as e:  # noqa: BLE001 - a reader thread must not die silently
             self.error = f"perf reader failed: {e}"
         finally:
             self.ended = True
+            self._arrived.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until an interval is pending or perf ended; False on timeout."""
+        return self._arrived.wait(timeout)
 
     def drain(self) -> PerfInterval | None:
+        """The intervals that ended since the last drain, summed; None if there were none."""
         with self._lock:
             got, self._pending = self._pending, []
+            if not self.ended:
+                self._arrived.clear()
         if not got:
             return None
         values: dict[str, float] = {}
@@ -186,9 +97,10 @@ class _PerfDrain:
 
 
 class LiveSampler:
-    """A SampleFeed (model.feed) for a live pid: ``live = True``.
+    """A SampleFeed (feeds.feed) for a live pid: ``live = True``.
 
     Sample one pid at a steady interval without disturbing it. Use as a context manager.
+    ``numa``: read numa_maps with every full smaps read (a snapshot does; the TUI does not).
 
     ``start()`` raises NoSuchProcess, ZombieProcess, KernelThread, AccessDenied (a bad target);
     perf or engine problems only become notes. ``sample()`` raises NoSuchProcess/ZombieProcess
@@ -197,7 +109,7 @@ class LiveSampler:
 
     def __init__(self, pid: int, *, interval_s: float = 1.0, smaps_every: int = 30,
                  rollup_every: int = 1, budget: float = 0.01, perf: bool = True, engine: bool = True,
-                 allocators: tuple[AllocatorSpec, ...] | None = None) -> None:
+                 allocators: tuple[AllocatorSpec, ...] | None = None, numa: bool = False) -> None:
         if interval_s <= 0:
             raise ValueError("interval must be positive")
         self.pid = pid
@@ -206,11 +118,12 @@ class LiveSampler:
         self.smaps_cycle = DutyCycle(smaps_every, budget)
         self.want_perf = perf
         self.want_engine = engine
+        self.want_numa = numa
         self.allocator_specs = allocators  # None: the demo engine's own pools/arena/rings
         self.info: TargetInfo | None = None
         self.notes: list[str] = []  # start-up notes (perf refused, not an engine...)
-        self._perf: _PerfDrain | None = None
-        self._engine: _EngineReader | None = None
+        self.perf: PerfDrain | None = None  # None: perf off, refused, or closed
+        self.engine: EngineReader | None = None  # None: off, or not an engine
         self._probe: ProcessProbe | None = None
         self._seq = 0
         self._perf_error_noted = False
@@ -224,27 +137,29 @@ class LiveSampler:
         return max(100, int(self.interval_s * 1000))
 
     def start(self) -> TargetInfo:
+        """Who the target is; starts perf and resolves the engine. Raises as the class says."""
         procfs.check_target(self.pid)
         self._probe = ProcessProbe(self.pid)
         first = self._probe.sample()
         status = procfs.read_status(self.pid)
+        stat = procfs.read_stat(self.pid)
         if self.want_engine:
             try:
-                self._engine = _EngineReader(self.pid, self.allocator_specs)
-                self.notes.extend(self._engine.notes)
+                self.engine = EngineReader(self.pid, self.allocator_specs)
+                self.notes.extend(self.engine.notes)
             except TargetGone:
                 raise
             except SourceError as e:  # not an engine, no debug info, gdb missing: the rest stands
                 self.notes.append(f"engine: {e}")
         if self.want_perf:
             try:
-                self._perf = _PerfDrain(self.pid, self.perf_interval_ms)
+                self.perf = PerfDrain(self.pid, self.perf_interval_ms)
             except SourceError as e:
                 self.notes.append(f"perf: {e}")
-        self._exe = _exe_identity(self.pid)
+        self._exe = exe_identity(self.pid)
         self.info = TargetInfo(self.pid, status.name, first.exe, first.cmdline, first.username,
                                first.create_time, socket.gethostname(), procfs.read_sched(self.pid),
-                               self._engine is not None)
+                               self.engine is not None, start_ticks=stat.starttime_ticks)
         return self.info
 
     def __enter__(self) -> LiveSampler:
@@ -256,20 +171,20 @@ class LiveSampler:
         self.close()
 
     def close(self) -> None:
-        if self._perf is not None:
-            self._perf.close()
-            self._perf = None
+        if self.perf is not None:
+            self.perf.close()
+            self.perf = None
 
     def _exec_seen(self, exe: tuple[str, int, int]) -> str:
         """The target exec'd another program (same pid): what we knew of the old image is void."""
         note = f"process {self.pid} exec'd {exe[0]} (was {self._exe[0] if self._exe else 'unknown'})"
         self._exe = exe
-        had_engine, self._engine = self._engine is not None, None  # its addresses were the old image's
+        had_engine, self.engine = self.engine is not None, None  # its addresses were the old image's
         self.force_full = True  # every mapping changed
         if self.want_engine:
             for _attempt in range(3):
                 try:
-                    self._engine = _EngineReader(self.pid, self.allocator_specs)
+                    self.engine = EngineReader(self.pid, self.allocator_specs)
                     return note + ": reading its engine stats"
                 except TargetGone:
                     raise
@@ -283,69 +198,77 @@ class LiveSampler:
                 return note + f": engine stats stop here ({error})"
         return note
 
-    def fresh_notes(self, sample: LiveSample) -> list[str]:
+    def fresh_notes(self, sample: Sample) -> list[str]:
         """The notes of ``sample`` not seen in earlier samples: what a headless command tells once."""
         new = [n for n in sample.notes if n not in self._told]
         self._told.update(new)
         return new
 
-    def sample(self) -> LiveSample:
-        """Read one sample now (the caller paces the calls)."""
+    def sample(self, *, full: bool = False) -> Sample:
+        """Read one sample now (the caller paces the calls). ``full``: every part, whatever the
+        cadence says (rollup, every mapping, numa). Raises NoSuchProcess, ZombieProcess."""
         if self.info is None:
             self.start()
-        assert self._probe is not None
-        pid = self.pid
+        assert self._probe is not None and self.info is not None
         cost: dict[str, float] = {}
         notes: list[str] = []
         clock = time.monotonic
-
         t0 = clock()
-        status = procfs.read_status(pid)
+        status = procfs.read_status(self.pid)
         if status.is_zombie:
-            raise ZombieProcess(pid)
-        stat = procfs.read_stat(pid)
+            raise ZombieProcess(self.pid)
+        stat = procfs.read_stat(self.pid)
         process = self._probe.sample()
-        exe = _exe_identity(pid)
+        exe = exe_identity(self.pid)
         if exe is not None and exe != self._exe:
             notes.append(self._exec_seen(exe))
-        t1 = clock()
-        cost["status"] = (t1 - t0) * 1000
-
-        rollup = None
-        if self.rollup_cycle.due(t1):
-            rollup = procfs.read_smaps_rollup(pid)
-            t2 = clock()
-            self.rollup_cycle.ran(t1, t2)
-            cost["rollup"] = (t2 - t1) * 1000
-        mappings = None
-        t2 = clock()
-        if self.force_full or self.smaps_cycle.due(t2):
-            mappings = procfs.read_smaps(pid)
-            t3 = clock()
-            self.smaps_cycle.ran(t2, t3)
-            cost["smaps"] = (t3 - t2) * 1000
-            self.force_full = False
-
+        cost["status"] = (clock() - t0) * 1000
+        perf = self._drain_perf(notes)  # first: a snapshot's counts then cover its one interval
+        rollup, mappings, numa = self._slow_parts(cost, full)
         engine, views = None, ()
-        if self._engine is not None:
+        if self.engine is not None:
             t3 = clock()
             try:
-                engine, views = self._engine.read()
+                engine, views = self.engine.read()
             except TargetGone:
                 raise
             except SourceError as e:
                 notes.append(f"engine: {e}")
             cost["engine"] = (clock() - t3) * 1000
-
-        perf = None
-        if self._perf is not None:
-            perf = self._perf.drain()
-            if self._perf.ended and not self._perf.error:
-                procfs.check_target(pid)  # perf ends with its target: then this raises TargetGone
-                self._perf.error = f"perf stat {describe_exit(self._perf.stream.returncode)}: no perf counters from here on"
-            if self._perf.error and not self._perf_error_noted:
-                notes.append(f"perf: {self._perf.error}")
-                self._perf_error_noted = True
         self._seq += 1
-        return LiveSample(self._seq, time.time(), status, stat, process, rollup, mappings, perf,
-                          engine, views, {k: round(v, 3) for k, v in cost.items()}, tuple(notes))
+        return Sample(self.info, self._seq, time.time(), status, stat, process, rollup, mappings, perf,
+                      engine, views, {k: round(v, 3) for k, v in cost.items()}, tuple(notes), numa)
+
+    def _slow_parts(self, cost: dict[str, float], full: bool):
+        """smaps_rollup and full smaps (and numa_maps) when their DutyCycle, or ``full``, says so."""
+        clock = time.monotonic
+        rollup = mappings = numa = None
+        t1 = clock()
+        if full or self.rollup_cycle.due(t1):
+            rollup = procfs.read_smaps_rollup(self.pid)
+            t2 = clock()
+            self.rollup_cycle.ran(t1, t2)
+            cost["rollup"] = (t2 - t1) * 1000
+        t2 = clock()
+        if full or self.force_full or self.smaps_cycle.due(t2):
+            mappings = procfs.read_smaps(self.pid)
+            if self.want_numa:
+                numa = procfs.read_numa_maps(self.pid)
+            t3 = clock()
+            self.smaps_cycle.ran(t2, t3)
+            cost["smaps"] = (t3 - t2) * 1000
+            self.force_full = False
+        return rollup, mappings, numa
+
+    def _drain_perf(self, notes: list[str]) -> PerfInterval | None:
+        """perf's intervals since the last sample; a perf that died is noted once."""
+        if self.perf is None:
+            return None
+        perf = self.perf.drain()
+        if self.perf.ended and not self.perf.error:
+            procfs.check_target(self.pid)  # perf ends with its target: then this raises TargetGone
+            self.perf.error = f"perf stat {describe_exit(self.perf.stream.returncode)}: no perf counters from here on"
+        if self.perf.error and not self._perf_error_noted:
+            notes.append(f"perf: {self.perf.error}")
+            self._perf_error_noted = True
+        return perf

@@ -1,4 +1,4 @@
-"""Rolling histories the TUI draws, built from LiveSamples. Pure: no I/O, no Textual.
+"""Rolling histories the TUI draws, built from Samples. Pure: no I/O, no Textual.
 
 One ``History`` per attach session: RSS, fault rates, CPU, perf counter rates, the engine's
 per-second loop gaps, per-mapping growth since attach, and the leak verdict. Every series is a
@@ -16,7 +16,7 @@ from hftmem_tui.model.trend import LeakVerdict, fit_leak
 
 if TYPE_CHECKING:  # types only: model imports no source at run time
     from hftmem_tui.sources.procfs import Mapping
-    from hftmem_tui.feeds.sampler import LiveSample
+    from hftmem_tui.feeds.sample import Sample
 
 MappingKey = tuple[int, str]
 GAP_WINDOWS = 64  # the engine keeps its last 64 one-second windows (EngineStats.*_gap_hist)
@@ -55,7 +55,7 @@ class History:
         self.gap_p999 = TimeSeries(capacity)
         self.peak_rss_kb = 0
         self.first_time: float | None = None
-        self.last: LiveSample | None = None
+        self.last: Sample | None = None
         self.mappings: tuple[Mapping, ...] = ()
         self.mappings_time: float | None = None
         self._baseline: dict[MappingKey, int] | None = None
@@ -73,7 +73,7 @@ class History:
         self._long: LeakVerdict = self.leak
         self.samples = 0
 
-    def add(self, s: LiveSample) -> None:
+    def add(self, s: Sample) -> None:
         t = s.time
         if self.first_time is None:
             self.first_time = t
@@ -94,7 +94,7 @@ class History:
             self._add_mappings(s.mappings, t)
         self._fit_leak(s)
 
-    def _fit_leak(self, s: LiveSample) -> None:
+    def _fit_leak(self, s: Sample) -> None:
         """Two fits: the last minute (a leak that just started) and the last 10 min (a slow one).
 
         The warm-up (pools and arenas filling at start) counts from the process start, not from
@@ -122,7 +122,7 @@ class History:
         else:
             self.leak_since = None
 
-    def _add_perf(self, t: float, s: LiveSample) -> None:
+    def _add_perf(self, t: float, s: Sample) -> None:
         p = s.perf
         assert p is not None
         self.perf_unsupported = p.unsupported
@@ -137,7 +137,7 @@ class History:
                 series = self.perf.setdefault(event, TimeSeries(self.capacity))
                 series.append(t, 0.0)
 
-    def _add_gaps(self, s: LiveSample) -> None:
+    def _add_gaps(self, s: Sample) -> None:
         e = s.engine
         assert e is not None
         done = e.window_index  # windows 0..done-1 are complete

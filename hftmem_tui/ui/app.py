@@ -29,7 +29,8 @@ from hftmem_tui.model.history import History
 from hftmem_tui.errors import SourceError
 from hftmem_tui.sources.readiness import HistorySample, read_facts
 from hftmem_tui.sources.shutdown import HANGUP_SIGNALS, SignalHandlers, exit_watchdog
-from hftmem_tui.feeds.sampler import TargetGone, TargetInfo
+from hftmem_tui.feeds.sample import TargetInfo
+from hftmem_tui.feeds.sampler import TargetGone
 from hftmem_tui.ui.pools_pane import AllocatorGauges
 from hftmem_tui.ui.alloc_calls_pane import AllocsPane
 from hftmem_tui.ui.audit_pane import AuditPanel

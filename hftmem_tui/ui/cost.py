@@ -1,7 +1,7 @@
 """One line, always on screen in a live session: what observing costs (issue 9 item 5).
 
 hftmem's own CPU (all its threads), the milliseconds per second it spends reading /proc
-(status, smaps_rollup, smaps, the engine's stats block: LiveSample.cost_ms), and the perf
+(status, smaps_rollup, smaps, the engine's stats block: Sample.cost_ms), and the perf
 events it holds on the engine (watchpoints, uprobes) with their hit rates and engine cost.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from hftmem_tui.feeds.sampler import LiveSample, TargetInfo
+from hftmem_tui.feeds.sample import Sample, TargetInfo
 from hftmem_tui.model.text import visible
 from hftmem_tui.ui.textupdate import set_text
 
@@ -49,7 +49,7 @@ class TargetHeader(Static):
         self.ended = text
         self._redraw()
 
-    def show_sample(self, sample: LiveSample) -> None:
+    def show_sample(self, sample: Sample) -> None:
         # Uptime from the sample's own clock: the wall clock for a live feed, the recorded one in replay.
         self.uptime_s = sample.time - self.info.create_time
         self.scenarios = sample.engine.active_scenarios if sample.engine is not None else ()

@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from hftmem_tui.model.history import History
-from hftmem_tui.feeds.sampler import LiveSample
+from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.ui.graph import HistoryGraph
 from hftmem_tui.ui.textupdate import set_text
 from hftmem_tui.ui.units import fmt_ns
@@ -35,7 +35,7 @@ class LatencyHistory(Vertical):
         for g in self.query(HistoryGraph):
             g.set_style(style)
 
-    def show_sample(self, sample: LiveSample, history: History) -> None:
+    def show_sample(self, sample: Sample, history: History) -> None:
         summary = self.query_one("#latency-summary", Static)
         if sample.engine is None:
             summary.update(Text("no engine stats block: loop latency is known only for the hftmem demo engine",

@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Input, Static
 
 from hftmem_tui.model.audit import fmt_kb
 from hftmem_tui.model.history import History, MappingGrowth, mapping_key
-from hftmem_tui.feeds.sampler import LiveSample
+from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.ui.textupdate import set_text
 from hftmem_tui.model.text import visible as visible_text
 
@@ -100,7 +100,7 @@ class MappingTable(Vertical):
         return self.query_one("#mappings-table", DataTable)
 
     # ------------------------------------------------------------------ data
-    def show_sample(self, sample: LiveSample, history: History) -> None:
+    def show_sample(self, sample: Sample, history: History) -> None:
         self._history = history
         if history.mappings_time is None or history.mappings_time == self._shown_time:
             return  # no new full smaps read since the last update

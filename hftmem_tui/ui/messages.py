@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from textual.message import Message
 
 from hftmem_tui.model.audit import Check
-from hftmem_tui.feeds.sampler import LiveSample
+from hftmem_tui.feeds.sample import Sample
 
 
 class SampleReady(Message):
     """The sampler thread read one sample."""
 
-    def __init__(self, sample: LiveSample) -> None:
+    def __init__(self, sample: Sample) -> None:
         super().__init__()
         self.sample = sample
 

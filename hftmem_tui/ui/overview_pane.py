@@ -12,7 +12,7 @@ from textual.widgets import Static
 from hftmem_tui.model.audit import fmt_kb
 from hftmem_tui.model.deltas import summarize_by_kind
 from hftmem_tui.model.history import History, mapping_key
-from hftmem_tui.feeds.sampler import LiveSample
+from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.ui.graph import HistoryGraph
 from hftmem_tui.ui.textupdate import set_text
 from hftmem_tui.ui.units import fmt_rate
@@ -82,7 +82,7 @@ class OverviewPane(Vertical):
         self.graph_style = style
         self.query_one(HistoryGraph).set_style(style)
 
-    def show_sample(self, sample: LiveSample, history: History) -> None:
+    def show_sample(self, sample: Sample, history: History) -> None:
         st = sample.status
         minflt = history.minflt.last()
         majflt = history.majflt.last()

@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from hftmem_tui.model.history import History
 from hftmem_tui.sources.perf.stat import DEFAULT_EVENTS
-from hftmem_tui.feeds.sampler import LiveSample
+from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.ui.graph import sparkline
 from hftmem_tui.ui.textupdate import set_text
 from hftmem_tui.ui.units import fmt_rate
@@ -27,7 +27,7 @@ class PerfCounters(Static):
         super().__init__("waiting for the first perf interval", id=id)
         self.note: str | None = None  # why there is no perf at all (from the sampler's notes)
 
-    def show_sample(self, sample: LiveSample, history: History) -> None:
+    def show_sample(self, sample: Sample, history: History) -> None:
         if not history.perf and not history.perf_unsupported:
             self.update(plain(self.note or "no perf interval yet (perf stat reports once per refresh)", "dim"))
             return

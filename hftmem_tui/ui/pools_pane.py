@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from hftmem_tui.model.allocators import ArenaView, PoolView, RingView
 from hftmem_tui.model.history import History
-from hftmem_tui.feeds.sampler import LiveSample
+from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.ui.textupdate import set_text
 from hftmem_tui.model.text import visible
 from hftmem_tui.ui.safe import plain
@@ -59,7 +59,7 @@ class AllocatorGauges(Static):
         super().__init__("waiting for the first sample", id=id)
         self.note: str | None = None
 
-    def show_sample(self, sample: LiveSample, history: History) -> None:
+    def show_sample(self, sample: Sample, history: History) -> None:
         views = sample.allocators
         if not views:
             self.update(plain(self.note or "no allocators: not the demo engine, and no --allocators FILE given",

@@ -21,7 +21,7 @@ from textual.widgets import Footer, Input, Label, Static
 from hftmem_tui.model.cursor import TimeCursor, clock, parse_when
 from hftmem_tui.model.history import History
 from hftmem_tui.feeds.recording import RecordedFeed
-from hftmem_tui.feeds.sampler import LiveSample
+from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.ui.app import HftmemApp
 from hftmem_tui.ui.header import fmt_duration
 from hftmem_tui.model.text import visible
@@ -108,7 +108,7 @@ class ReplayApp(HftmemApp):
         if not feed.samples:
             raise ValueError("no samples")
         super().__init__(feed, refresh_s=feed.interval_s, graph_style=graph_style, sampling=False)
-        self.samples: list[LiveSample] = feed.samples
+        self.samples: list[Sample] = feed.samples
         self.cursor = TimeCursor([s.time for s in self.samples], speed=speed)
         self.start_at = at
         self.play_on_start = play

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from hftmem_tui.feeds.snapshot import read_engine_stats
+from hftmem_tui.feeds.engine_reader import read_engine_stats
 from hftmem_tui.sources.engine import EngineControl
 from hftmem_tui.sources.symbols import SymbolTable
 from tests.conftest import proc_status, vm_rss_kib

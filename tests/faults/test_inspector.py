@@ -75,8 +75,8 @@ def test_perf_killed_under_record_and_export(engine, tmp_path):
     assert not mon.disturbed, str(mon)
     assert_running_untraced(pid)
     samples = list(Recording.open(str(rec_out)).samples())
-    assert any(s["perf"] for s in samples[:5]) and not any(s["perf"] for s in samples[-3:])
-    assert any("was killed by SIGKILL" in n for s in samples for n in s["notes"])
+    assert any(s.perf for s in samples[:5]) and not any(s.perf for s in samples[-3:])
+    assert any("was killed by SIGKILL" in n for s in samples for n in s.notes)
 
 
 SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGHUP)

@@ -117,13 +117,13 @@ def test_target_execs_another_program(engine_binary, tmp_path):
             expect_exe = "/sleep" if p is to_sleep else str(engine_binary)
             assert f"process {p.pid} exec'd " in lines[1] and expect_exe in lines[1], err
             samples = list(Recording.open(str(recs[p.pid][1])).samples())
-            names = [s["status"]["name"] for s in samples]
+            names = [s.status.name for s in samples]
             assert names[0] == "sh" and names[-1] == Path(expect_exe).name[:15], names
             if p is to_engine:
-                assert samples[-1]["engine"]["magic"] == "HFTMEM01"
-                assert samples[-1]["engine"]["pid"] == p.pid
+                assert samples[-1].engine.magic == b"HFTMEM01"
+                assert samples[-1].engine.pid == p.pid
             else:
-                assert all(s.get("engine") is None for s in samples)
+                assert all(s.engine is None for s in samples)
             assert_running_untraced(p.pid)
     finally:
         for rec, _ in recs.values():

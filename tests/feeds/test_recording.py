@@ -8,17 +8,9 @@ import os
 
 import pytest
 
-from hftmem_tui.feeds.recording import (
-    END_RESERVE,
-    Recording,
-    RecordingError,
-    RecordingWriter,
-    SampleEncoder,
-    encode_line,
-    make_header,
-    recording_parts,
-)
-from hftmem_tui.feeds.sampler import LiveSample, TargetInfo
+from hftmem_tui.feeds.recording import RecordedFeed, Recording, RecordingError, recording_parts
+from hftmem_tui.feeds.recording_writer import END_RESERVE, RecordingWriter, SampleEncoder, encode_line, make_header
+from hftmem_tui.feeds.sample import PerfInterval, Sample, TargetInfo
 from hftmem_tui.model.cadence import DutyCycle
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.process import ProcessInfo, ThreadTimes
@@ -30,15 +22,16 @@ STAT = procfs.parse_stat((FIX / "sleep_stat").read_text())
 ROLLUP = procfs.parse_smaps_rollup((FIX / "sleep_smaps_rollup").read_text())
 MAPS = procfs.parse_smaps((FIX / "sleep_smaps").read_text())
 INFO = TargetInfo(STATUS.tgid, STATUS.name, "/usr/bin/sleep", ("sleep", "1000"), "root", 1700000000.0, "box1",
-                  procfs.SchedInfo("SCHED_OTHER", 0, 0, frozenset({0, 1})), engine=False)
+                  procfs.SchedInfo("SCHED_OTHER", 0, 0, frozenset({0, 1})), engine=False,
+                  start_ticks=STAT.starttime_ticks)
 
 
 def _sample(seq, *, rss_kb=None, rollup=True, mappings=None):
     status = dataclasses.replace(STATUS, vm_rss_kb=rss_kb) if rss_kb is not None else STATUS
-    proc = ProcessInfo(STATUS.tgid, STATUS.name, ("sleep",), None, "root", 1.0, 0.5, status.vm_rss_kb * 1024,
-                       1 << 20, None, None, None, 1, (ThreadTimes(STATUS.tgid, 0.01, 0.0),), 0, 3)
-    return LiveSample(seq, 1700000100.0 + seq, status, STAT, proc, ROLLUP if rollup else None, mappings,
-                      None, None, (), {"status": 0.1})
+    proc = ProcessInfo(INFO.pid, INFO.comm, INFO.cmdline, INFO.exe, INFO.username, INFO.create_time, 0.5,
+                       status.vm_rss_kb * 1024, 1 << 20, None, None, None, 1, (ThreadTimes(STATUS.tgid, 0.01, 0.0),), 0, 3)
+    return Sample(INFO, seq, 1700000100.0 + seq, status, STAT, proc, ROLLUP if rollup else None, mappings,
+                  None, None, (), {"status": 0.1})
 
 
 def _header():
@@ -78,15 +71,13 @@ def test_round_trip_rebuilds_mappings_from_deltas(tmp_path):
     assert rec.header["pid"] == STATUS.tgid and rec.header["host"] == "box1" and rec.header["version"] == 1
     got = list(rec.samples())
     assert rec.notice is None and rec.complete and rec.end["reason"] == "duration reached"
-    assert [s["seq"] for s in got] == [1, 2, 3]
-    as_dicts = [{**dataclasses.asdict(m), "mode": m.mode, "name": m.name, "kind": m.kind, "dirty_kb": m.dirty_kb}
-                for m in grown]
-    assert got[2]["mappings"] == as_dicts
-    assert len(got[0]["mappings"]) == len(MAPS)
-    assert got[1]["mappings"] == got[0]["mappings"] and "mappings" not in got[1]["fresh"]
-    assert got[1]["rollup"] == dataclasses.asdict(ROLLUP) and "rollup" not in got[1]["fresh"]
-    assert got[2]["status"]["vm_rss_kb"] == STATUS.vm_rss_kb + 912
-    assert got[2]["process"]["cmdline"] == ["sleep", "1000"]  # identity comes from the header
+    assert [s.seq for s in got] == [1, 2, 3]
+    assert got[2].mappings == grown
+    assert got[0].mappings == MAPS
+    assert got[1].mappings is None and got[1].rollup is None  # not read at that sample, as live
+    assert got[2].status.vm_rss_kb == STATUS.vm_rss_kb + 912
+    assert got[2].process.cmdline == ("sleep", "1000")  # identity comes from the header
+    assert all(s.target == INFO for s in got)
 
 
 def test_truncated_last_line_reads_up_to_it(tmp_path):
@@ -96,7 +87,7 @@ def test_truncated_last_line_reads_up_to_it(tmp_path):
     path.write_bytes(data[: len(data) - 40])  # cut the 5th sample short
     rec = Recording.open(str(path))
     got = list(rec.samples())
-    assert [s["seq"] for s in got] == [1, 2, 3, 4]
+    assert [s.seq for s in got] == [1, 2, 3, 4]
     assert not rec.complete
     assert rec.damage.line == 6 and "truncated" in rec.notice and "read 4 samples" in rec.notice
     assert rec.damage.offset == data.rindex(b"\n", 0, len(data) - 1) + 1
@@ -108,7 +99,7 @@ def test_corrupt_middle_line_stops_there(tmp_path):
     lines[3] = lines[3][:30] + b"\x00garbage" + lines[3][30:]
     path.write_bytes(b"\n".join(lines))
     rec = Recording.open(str(path))
-    assert [s["seq"] for s in rec.samples()] == [1, 2]
+    assert [s.seq for s in rec.samples()] == [1, 2]
     assert rec.damage.line == 4 and "corrupt" in rec.notice and "\n" not in rec.notice
 
 
@@ -158,8 +149,9 @@ def test_rotation_keeps_k_self_contained_files_under_the_cap(tmp_path):
         rec = Recording.open(p)
         got = list(rec.samples())
         assert rec.complete and rec.notice is None and got
-        assert len(got[0]["mappings"]) == len(MAPS) and got[0]["rollup"] is not None
-        seqs += [s["seq"] for s in got]
+        first = next(rec.records())  # the table read before this file began, repeated: it stands alone
+        assert len(first["mappings"]) == len(MAPS) and got[0].rollup is not None
+        seqs += [s.seq for s in got]
     assert seqs == list(range(seqs[0], 40))  # contiguous: nothing lost between parts
     assert Recording.open(parts[0]).header["part"] < Recording.open(parts[-1]).header["part"]
 
@@ -192,18 +184,34 @@ def test_duty_cycle_by_count_and_by_cost():
         DutyCycle(every=0)
 
 
-def test_samples_have_the_snapshot_json_shape(tmp_path):
-    """replay can treat a recorded sample like Snapshot.to_json(): same keys, same nested shapes."""
-    from hftmem_tui.feeds.sampler import PerfInterval
-    from hftmem_tui.feeds.snapshot import Snapshot
-    from hftmem_tui.sources.perf.stat import PerfSample
-
+def test_a_sample_reads_back_as_it_was_written(tmp_path):
+    """Samples -> recording -> Samples: equal, but for what the format keeps at the slow cadence."""
     perf = PerfInterval(2.0, 1.0, 1, {"page-faults": 12.0}, frozenset({"cycles"}), frozenset())
-    s = dataclasses.replace(_sample(1, mappings=MAPS), perf=perf)
-    got = next(Recording.open(str(_write(tmp_path / "r.jsonl", [s]))).samples())
-    assert {f.name for f in dataclasses.fields(Snapshot)} <= set(got)
-    assert set(got["process"]) == {f.name for f in dataclasses.fields(ProcessInfo)}
-    assert set(got["perf"]) == {f.name for f in dataclasses.fields(PerfSample)} and got["perf_span_s"] == 1.0
-    assert set(got["sched"]) == {f.name for f in dataclasses.fields(procfs.SchedInfo)}
-    assert set(got["mappings"][0]) == {f.name for f in dataclasses.fields(procfs.Mapping)} | {
-        "mode", "name", "kind", "dirty_kb"}
+    written = [dataclasses.replace(_sample(1, mappings=MAPS), perf=perf), _sample(2, rollup=False),
+               _sample(3, mappings=_grown_maps())]
+    got = list(Recording.open(str(_write(tmp_path / "r.jsonl", written))).samples())
+    assert got[0] == written[0] and got[2] == written[2]
+    # per-thread times are written with full smaps reads only: sample 2 carries sample 1's
+    assert got[1] == dataclasses.replace(written[1], process=dataclasses.replace(
+        written[1].process, threads=written[0].process.threads))
+
+
+def test_the_committed_recording_replays_and_rewrites_the_same(tmp_path):
+    """The fixture, written before headers had target_start_ticks (same format version), reads
+    with the identity from its first stat; re-encoded by today's writer, it reads back the same."""
+    feed = RecordedFeed(str(FIXTURES / "recordings" / "leak_40s.jsonl"))
+    assert "target_start_ticks" not in feed.recording.header and feed.recording.header["version"] == 1
+    assert len(feed.samples) == 41 and feed.start().start_ticks == feed.samples[0].stat.starttime_ticks > 0
+    assert sum(s.mappings is not None for s in feed.samples) == 5 and all(s.engine for s in feed.samples[1:])
+    w = RecordingWriter(str(tmp_path / "again.jsonl"))
+    h = feed.recording.header
+    w.open(make_header(feed.start(), interval_s=h["interval_s"], smaps_every=h["smaps_every"],
+                       rollup_every=h["rollup_every"], budget=h["cost_budget"],
+                       perf_interval_ms=h["perf_interval_ms"]))
+    enc = SampleEncoder()
+    for s in feed.samples:
+        w.write_sample(encode_line(enc.encode(s, first_in_file=w.samples_in_file == 0)))
+    w.end("duration reached")
+    again = Recording.open(str(tmp_path / "again.jsonl"))
+    assert again.header["target_start_ticks"] == feed.start().start_ticks
+    assert list(again.samples()) == feed.samples

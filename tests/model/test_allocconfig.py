@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from hftmem_tui.errors import ConfigError, SourceError
-from hftmem_tui.feeds.snapshot import DEMO_ALLOCATORS
+from hftmem_tui.feeds.engine_reader import DEMO_ALLOCATORS
 from hftmem_tui.model.allocators import FieldSpec, PoolView, counter_span, decode_view
 from hftmem_tui.model.allocconfig import load_allocators, parse_allocators, specs_for
 from hftmem_tui.sources.symbols import parse_ptype_o

@@ -41,8 +41,7 @@ from hftmem_tui.sources.gdb.records import (
     watchpoint_number,
 )
 from hftmem_tui.sources.memory import read_memory
-from hftmem_tui.sources.perf.breakpoints import HotField
-from hftmem_tui.sources.watchpoint import WatchHit, WatchLimitError, WatchSpec, check_budget
+from hftmem_tui.sources.watchpoint import HitRateGuard, HotField, WatchHit, WatchLimitError, WatchSpec, check_budget
 
 __all__ = ["AlreadyTraced", "DEFAULT_MAX_RATE", "DEFAULT_TIMEOUT", "GdbSession", "SessionStats", "Watchpoint",
            "check_attach"]
@@ -105,7 +104,7 @@ class GdbSession:
         self._handled = 0  # hits the reader handled (queued)
         self._disarm_after: int | None = None  # hits(count=): delete the watchpoints at this many
         self._cv = threading.Condition()
-        self._recent: deque[float] = deque()
+        self._rate = HitRateGuard(self.max_rate)  # the one guard every backend uses
         self._disarmed: str | None = None
         self._reader: threading.Thread | None = None
         self._reader_done = False
@@ -299,20 +298,15 @@ class GdbSession:
                 self._cv.notify_all()
 
     def _guard(self, hit: WatchHit) -> None:
-        if not self.max_rate or self._disarmed:
+        if self._disarmed or not self._rate.hit(time.monotonic()):
             return
-        now = time.monotonic()
-        self._recent.append(now)
-        while self._recent and self._recent[0] < now - 1.0:
-            self._recent.popleft()
-        if len(self._recent) > self.max_rate:
-            paused = sum(self._pauses[-len(self._recent):])
-            for wp in list(self._watch.values()):
-                with contextlib.suppress(SourceError):
-                    self.unwatch(wp)
-            self._disarmed = (f"disarmed {hit.spec.label}: hot field, more than {self.max_rate:,.0f} hits in the last "
-                              f"second stopped the engine's thread for {paused * 1e3:,.0f} ms; raise --max-rate "
-                              f"to watch it anyway, or use the perf backend (no stop)")
+        paused = sum(self._pauses[-self._rate.in_window():])
+        for wp in list(self._watch.values()):
+            with contextlib.suppress(SourceError):
+                self.unwatch(wp)
+        self._disarmed = (f"disarmed {hit.spec.label}: hot field, more than {self.max_rate:,.0f} hits in the last "
+                          f"second stopped the engine's thread for {paused * 1e3:,.0f} ms; raise --max-rate "
+                          f"to watch it anyway, or use the perf backend (no stop)")
 
     def next_hit(self, timeout: float | None = None) -> WatchHit | None:
         """The next watchpoint hit, or None when ``timeout`` passed.

@@ -37,6 +37,8 @@ from hftmem_tui.sources.codemap import CodeMap
 from hftmem_tui.errors import AccessDenied, NoSuchProcess, SourceError, UnmappedAddress, ZombieProcess
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.memory import read_memory
+from hftmem_tui.sources.perf import abi
+from hftmem_tui.sources.perf.calibration import cost_per_hit  # one per-boot cost cache; re-exported
 from hftmem_tui.sources.watchpoint import (DEBUG_REGISTERS, Frame, HitRateGuard, HotField, WatchHit, WatchLimitError,
                                            WatchSpec)
 
@@ -51,44 +53,11 @@ __all__ = [
 
 DEFAULT_MAX_RATE = 2000.0  # hits/s: ~2% of one core at ~9 us per hit; above that the field is "hot"
 
-from hftmem_tui.sources.perf.abi import (  # noqa: E402  (the kernel ABI lives there)
-    CONTEXT_MAX as _CONTEXT_MAX, F_DISABLED as _F_DISABLED, F_EXCLUDE_CALLCHAIN_KERNEL as _F_EXCLUDE_CALLCHAIN_KERNEL,
-    F_EXCLUDE_HV as _F_EXCLUDE_HV, F_EXCLUDE_KERNEL as _F_EXCLUDE_KERNEL, F_INHERIT as _F_INHERIT,
-    F_SAMPLE_ID_ALL as _F_SAMPLE_ID_ALL, F_USE_CLOCKID as _F_USE_CLOCKID, IOC_DISABLE as _IOC_DISABLE,
-    IOC_ENABLE as _IOC_ENABLE, IOC_SET_OUTPUT as _IOC_SET_OUTPUT, MAX_STACK as _MAX_STACK, REC_LOST as _REC_LOST,
-    REC_SAMPLE as _REC_SAMPLE, REC_THROTTLE as _REC_THROTTLE, ATTR_SIZE as _ATTR_SIZE, CAP_PERFMON, CAP_SYS_ADMIN,
-    HW_BREAKPOINT_RW, HW_BREAKPOINT_W, PERF_TYPE_BREAKPOINT, RING_PAGES as _RING_PAGES, SAMPLE_CALLCHAIN, SAMPLE_IP,
-    SAMPLE_TID, SAMPLE_TIME, Attr as _Attr, Ring as _Ring, ioctl as _ioctl, perf_event_open as _perf_event_open,
-)
-from hftmem_tui.sources.perf.calibration import cost_per_hit  # noqa: E402  (one per-boot cost cache; re-exported)
 
 _MAX_QUEUED = 10000  # hits read but not yet symbolised/reported; beyond this they are counted as dropped
 
 
-def _breakpoint_attr(address: int, length: int, bp_type: int, *, sample: bool = True,
-                     inherit: bool = True) -> _Attr:
-    a = _Attr()
-    a.type = PERF_TYPE_BREAKPOINT
-    a.size = _ATTR_SIZE
-    a.sample_period = 1
-    a.bp_type = bp_type
-    a.bp_addr = address
-    a.bp_len = length
-    a.flags = _F_DISABLED | _F_EXCLUDE_KERNEL | _F_EXCLUDE_HV | (_F_INHERIT if inherit else 0)
-    if sample:
-        a.sample_type = SAMPLE_IP | SAMPLE_TID | SAMPLE_TIME | SAMPLE_CALLCHAIN
-        a.flags |= _F_SAMPLE_ID_ALL | _F_EXCLUDE_CALLCHAIN_KERNEL | _F_USE_CLOCKID
-        a.clockid = time.CLOCK_MONOTONIC  # timestamps comparable with time.monotonic(): hit->report latency
-        a.wakeup_events = 1  # wake the reader on every sample: report latency, not batching
-        a.sample_max_stack = _MAX_STACK
-    return a
-
-
 # ------------------------------------------------------------------ permission checks
-
-def _cap_eff() -> int:
-    return procfs.own_cap_effective()  # the name sources/gdb/session.py imports
-
 
 def _paranoid() -> int | None:
     return procfs.read_system_int("sys/kernel/perf_event_paranoid")
@@ -102,11 +71,11 @@ def check_perf_access(pid: int | None = None, *, euid: int | None = None, caps: 
     kernel.perf_event_paranoid (user-space-only events need <= 2; Debian's 3 forbids them).
     ``euid``/``caps``/``paranoid`` default to this process and this kernel.
     """
-    caps = _cap_eff() if caps is None else caps
+    caps = procfs.own_cap_effective() if caps is None else caps
     euid = os.geteuid() if euid is None else euid
-    if euid == 0 or caps & (1 << CAP_SYS_ADMIN):
+    if euid == 0 or caps & (1 << abi.CAP_SYS_ADMIN):
         return "root"
-    if caps & (1 << CAP_PERFMON):
+    if caps & (1 << abi.CAP_PERFMON):
         return "CAP_PERFMON"
     level = _paranoid() if paranoid == "read" else paranoid
     if level is None:
@@ -180,7 +149,7 @@ class PerfWatch:
         self.max_rate = DEFAULT_MAX_RATE if max_rate is None else float(max_rate)
         self.granted_by = check_perf_access(pid)
         self._fds: list[int] = []
-        self._rings: dict[int, _Ring] = {}  # fd -> ring (one per CPU)
+        self._rings: dict[int, abi.Ring] = {}  # fd -> ring (one per CPU)
         self._mmaps: list[mmap.mmap] = []
         self._closed = False
         self._reader_done = False
@@ -212,15 +181,15 @@ class PerfWatch:
         return procfs.list_tasks(self.pid)
 
     def _arm(self) -> None:
-        bp_type = HW_BREAKPOINT_W if self.spec.access == "write" else HW_BREAKPOINT_RW
-        attr = _breakpoint_attr(self.spec.address, self.spec.length, bp_type)
+        bp_type = abi.HW_BREAKPOINT_W if self.spec.access == "write" else abi.HW_BREAKPOINT_RW
+        attr = abi.breakpoint_attr(self.spec.address, self.spec.length, bp_type)
         cpus = list(range(os.cpu_count() or 1))  # the target may run on any CPU, not just ours
         leader: dict[int, int] = {}
         armed = set()
         for tid in self._threads():
             for cpu in cpus:
                 try:
-                    fd = _perf_event_open(attr, tid, cpu)
+                    fd = abi.perf_event_open(attr, tid, cpu)
                 except OSError as exc:
                     if exc.errno == errno.ESRCH and tid != self.pid:
                         break  # the thread exited while we armed: nothing to watch there
@@ -230,19 +199,19 @@ class PerfWatch:
                 self._fds.append(fd)
                 armed.add(tid)
                 if cpu not in leader:
-                    mm = mmap.mmap(fd, (1 + _RING_PAGES) * mmap.PAGESIZE, mmap.MAP_SHARED,
+                    mm = mmap.mmap(fd, (1 + abi.RING_PAGES) * mmap.PAGESIZE, mmap.MAP_SHARED,
                                    mmap.PROT_READ | mmap.PROT_WRITE)
                     self._mmaps.append(mm)
-                    self._rings[fd] = _Ring(mm)
+                    self._rings[fd] = abi.Ring(mm)
                     leader[cpu] = fd
-                elif _ioctl(fd, _IOC_SET_OUTPUT, leader[cpu]) != 0:
+                elif abi.ioctl(fd, abi.IOC_SET_OUTPUT, leader[cpu]) != 0:
                     err = ctypes.get_errno()
                     raise SourceError(f"perf: cannot share a ring buffer ({os.strerror(err)})")
         if not armed:
             raise NoSuchProcess(self.pid, "no thread left to watch")
         self.armed_threads = len(armed)
         for fd in self._fds:
-            _ioctl(fd, _IOC_ENABLE, 0)
+            abi.ioctl(fd, abi.IOC_ENABLE, 0)
         self._started = time.monotonic()
         self._rate.restart(self._started)
 
@@ -380,16 +349,16 @@ class PerfWatch:
 
     def _disarm_all(self) -> None:
         for fd in self._fds:
-            _ioctl(fd, _IOC_DISABLE, 0)
+            abi.ioctl(fd, abi.IOC_DISABLE, 0)
 
     def _on_record(self, rtype: int, payload: bytes, out: list) -> None:
-        if rtype == _REC_LOST:
+        if rtype == abi.REC_LOST:
             self._lost += struct.unpack_from("<Q", payload, 8)[0]
             return
-        if rtype == _REC_THROTTLE:
+        if rtype == abi.REC_THROTTLE:
             self._lost += 1
             return
-        if rtype != _REC_SAMPLE:
+        if rtype != abi.REC_SAMPLE:
             return
         ip, _pid, tid, t_ns, nr = struct.unpack_from("<QIIQQ", payload, 0)
         chain = struct.unpack_from(f"<{nr}Q", payload, 32) if nr else ()
@@ -397,7 +366,7 @@ class PerfWatch:
         read_at = time.monotonic()
         self._hits += 1
         old, self._last = self._last, new if new is not None else self._last
-        out.append((ip, tid, [a for a in chain if a < _CONTEXT_MAX], t_ns / 1e9, read_at, old, new, self._hits))
+        out.append((ip, tid, [a for a in chain if a < abi.CONTEXT_MAX], t_ns / 1e9, read_at, old, new, self._hits))
 
     def _hit(self, ip: int, tid: int, chain: list[int], t_hit: float, read_at: float, old: bytes | None,
              new: bytes | None, n: int) -> WatchHit:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hftmem_tui.errors import AccessDenied
-from hftmem_tui.sources.perf.breakpoints import (
-    CAP_PERFMON,
-    CAP_SYS_ADMIN,
-    check_perf_access,
-)
+from hftmem_tui.sources.perf.abi import CAP_PERFMON, CAP_SYS_ADMIN
+from hftmem_tui.sources.perf.breakpoints import check_perf_access
 from hftmem_tui.sources.watchpoint import WatchLimitError, WatchSpec
 
 

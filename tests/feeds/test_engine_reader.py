@@ -1,16 +1,12 @@
-"""examples/allocators.toml on the real engine gives the same views as the built-in description."""
+"""The engine reader on the real engine: examples/allocators.toml gives the same views as the
+built-in description; any struct with counters gets a gauge; `hftmem snapshot --allocators`."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 
-from hftmem_tui.feeds.snapshot import (
-    DEMO_ALLOCATORS,
-    read_allocator,
-    read_allocators,
-    read_engine_stats,
-)
+from hftmem_tui.feeds.engine_reader import DEMO_ALLOCATORS, EngineReader, read_engine_stats
 from hftmem_tui.model.allocators import counter_span, decode_view
 from hftmem_tui.model.allocconfig import load_allocators, parse_allocators
 from hftmem_tui.sources.memory import read_memory
@@ -39,10 +35,10 @@ def test_example_config_yields_the_builtin_views(engine):
             assert configured == builtin
             assert None not in dataclasses.astuple(configured)
         # And the live path end to end: capacities are constants of the engine.
-        views, notes = read_allocators(pid, table, specs)
-        assert notes == ()
-        assert [(v.symbol, v.capacity) for v in views] == [
-            (v.symbol, v.capacity) for v in (read_allocator(pid, table, s, k) for s, k in DEMO_ALLOCATORS)]
+        configured = EngineReader(pid, specs, table=table)
+        assert configured.notes == [] and configured.has_stats
+        assert [(v.symbol, v.capacity) for v in configured.read_allocators()] == [
+            (v.symbol, v.capacity) for v in EngineReader(pid, table=table).read_allocators()]
 
 
 def test_any_struct_with_counters_gets_a_gauge(engine):
@@ -64,7 +60,8 @@ used = "used_"
 capacity = 1024
 ''', "mine.toml")
     with SymbolTable.for_pid(pid) as table:
-        views, notes = read_allocators(pid, table, specs)
+        reader = EngineReader(pid, specs, table=table)
+        views, notes = reader.read_allocators(), reader.notes
         stats = read_engine_stats(pid, table)
     (view,) = views
     assert view.symbol == "hftmem_engine_stats" and view.capacity == stats.pool_capacity == 4096

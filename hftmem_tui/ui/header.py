@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from hftmem_tui.feeds.sample import Sample, TargetInfo
-from hftmem_tui.model.text import visible
+from hftmem_tui.textsafe import visible
 from hftmem_tui.ui.textupdate import set_text
 
 OBSERVING = "observing — engine never paused"

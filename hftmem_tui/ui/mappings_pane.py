@@ -21,7 +21,7 @@ from hftmem_tui.model.audit import fmt_kb
 from hftmem_tui.model.history import History, MappingGrowth, mapping_key
 from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.ui.textupdate import set_text
-from hftmem_tui.model.text import visible as visible_text
+from hftmem_tui.textsafe import visible as visible_text
 
 if TYPE_CHECKING:
     from hftmem_tui.sources.procfs import Mapping

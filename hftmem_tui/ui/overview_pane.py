@@ -16,7 +16,7 @@ from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.ui.graph import HistoryGraph
 from hftmem_tui.ui.textupdate import set_text
 from hftmem_tui.ui.units import fmt_rate
-from hftmem_tui.model.text import visible
+from hftmem_tui.textsafe import visible
 
 VERDICT_STYLE = {"growing": "bold white on red", "shrinking": "bold cyan", "flat": "bold green",
                  "insufficient data": "dim"}

@@ -12,7 +12,7 @@ from hftmem_tui.model.allocators import ArenaView, PoolView, RingView
 from hftmem_tui.model.history import History
 from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.ui.textupdate import set_text
-from hftmem_tui.model.text import visible
+from hftmem_tui.textsafe import visible
 from hftmem_tui.ui.safe import plain
 
 DASH = "—"

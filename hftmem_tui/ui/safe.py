@@ -12,7 +12,7 @@ from rich.style import StyleType
 from rich.text import Text
 from textual.app import App
 
-from hftmem_tui.model.text import visible
+from hftmem_tui.textsafe import visible
 
 
 def plain(s: object, style: StyleType = "") -> Text:

@@ -1,4 +1,4 @@
-"""visible(): every control, bidi control and undecodable byte shown as an escape; ordinary text unchanged."""
+"""hftmem_tui.textsafe.visible(): every control, bidi control and undecodable byte shown as an escape; ordinary text unchanged."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hftmem_tui.model.text import visible, visible_bytes
+from hftmem_tui.textsafe import visible, visible_bytes
 
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 

@@ -244,7 +244,22 @@ def _error_line(e: SourceError) -> str:
 
         return str(e).removesuffix(PERMISSION_HINT) + explain_denial(e.pid)
     return str(e)
-from hftmem_tui.textsafe import visible
+
+
+def never_raise_on_print() -> None:
+    """Make stdout and stderr backslash-escape what their encoding cannot take (``LANG=C``, a strict
+    ``PYTHONIOENCODING``) instead of raising UnicodeEncodeError.
+
+    The net under ``visible()``, which every outside name goes through first (it shows an undecodable
+    byte as ``\\xff``, where this would write ``\\udcff``). Streams without ``reconfigure`` are left alone.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a closed or detached stream: nothing will be printed there
+                pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
     length = length or 64
     data = read_memory(args.pid, address, length)
     for line in format_x(data, address, args.format, symbol=label):
-        print(visible(line))  # the symbol name is the target's
+        print("\t".join(visible(part) for part in line.split("\t")))  # gdb's tabs kept; the symbol is the target's
     return 0

@@ -152,7 +152,7 @@ class HftmemApp(App):
                 with TabPane("6 Memory", id="memory"):
                     reader = offered(self.services.memory_reader)
                     if isinstance(reader, NotLive):
-                        yield Static(plain(f"memory: {reader}"), id="memory-view")
+                        yield Static(f"memory: {reader}", id="memory-view")
                     else:
                         yield MemoryPanel(reader, id="memory-view")
                 with TabPane("7 Audit", id="audit"):

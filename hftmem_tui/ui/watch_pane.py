@@ -111,7 +111,7 @@ class WatchPane(Vertical):
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         if self.controller is None:
-            yield Static(plain(f"watchpoints: {self.refusal}"), id="watch-unavailable")
+            yield Static(f"watchpoints: {self.refusal}", id="watch-unavailable")
             return
         yield Static(Text.assemble(("/", "bold"), " then SYMBOL[.field] or ADDR[:LEN], enter arms · ",
                                    ("ctrl+g", "bold"), " perf/gdb · ", ("ctrl+t", "bold"), " write/rw · ",

@@ -67,7 +67,7 @@ class AuditPanel(Vertical):
                 if old.evidence != c.evidence:
                     table.update_cell(c.name, "evidence", cell(c.evidence), update_width=False)
             else:
-                table.add_row(status_text(c), cell(c.name), cell(c.evidence), key=c.name)
+                table.add_row(status_text(c), c.name, cell(c.evidence), key=c.name)  # check names are ours
         self._checks = new
         counts = {s: sum(1 for c in checks if c.status == s) for s in (PASS, WARN, FAIL, UNKNOWN)}
         summary = Text.assemble(

@@ -41,14 +41,18 @@ def read_text(pid: int, name: str, procfs: str = PROCFS) -> str:
     Raises NoSuchProcess (no such pid, or it exited while we read), AccessDenied (another
     user's process), SourceError (any other OS error, one line).
     """
+    # Paths may hold bytes that are not UTF-8: keep them round-trippable.
+    return read_bytes(pid, name, procfs).decode("utf-8", "surrogateescape")
+
+
+def read_bytes(pid: int, name: str, procfs: str = PROCFS) -> bytes:
+    """Read /proc/PID/<name> as bytes. Raises like read_text."""
     path = pid_path(pid, name, procfs)
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except OSError as e:
         raise os_error(e, pid, name, "read", path) from e
-    # Paths may hold bytes that are not UTF-8: keep them round-trippable.
-    return data.decode("utf-8", "surrogateescape")
 
 
 def process_alive(pid: int, procfs: str = PROCFS) -> bool:

@@ -11,6 +11,7 @@ time gdb holds it; that pause is the real cost the zero-stop path avoids.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import subprocess
 import sys
 import time
@@ -20,7 +21,8 @@ import pyperf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hftmem_tui.sources.memory import read_memory  # noqa: E402
+from hftmem_tui.sources import memory  # noqa: E402
+from hftmem_tui.sources.memory import read_into, read_memory  # noqa: E402
 
 # A throwaway target: a buffer (4 MiB unless told), prints its address, then sleeps.
 TARGET = (
@@ -93,6 +95,14 @@ class AttachedGdb:
                 self.proc.wait()
 
 
+def raw_readv(pid: int, addr: int, size: int):
+    """One bare process_vm_readv call into a prebuilt buffer: what read_memory is measured against."""
+    buf = ctypes.create_string_buffer(size)
+    local = (memory._IoVec * 1)(memory._IoVec(ctypes.addressof(buf), size))
+    remote = (memory._IoVec * 1)(memory._IoVec(addr, size))
+    return memory._process_vm_readv, pid, local, 1, remote, 1, 0
+
+
 def main() -> None:
     def pass_target(cmd: list[str], args) -> None:
         cmd.extend(["--target-pid", str(args.target_pid), "--target-addr", str(args.target_addr)])
@@ -110,6 +120,8 @@ def main() -> None:
     for label, size in SIZES.items():
         assert len(read_memory(pid, addr, size)) == size
         runner.bench_func(f"read_memory {label} (process_vm_readv, no stop)", read_memory, pid, addr, size)
+        runner.bench_func(f"read_into {label} (reused bytearray)", read_into, pid, addr, bytearray(size))
+        runner.bench_func(f"raw process_vm_readv {label} (ctypes, iovecs prebuilt: the floor)", *raw_readv(pid, addr, size))
 
     # gdb's way, on its own throwaway target: attach (stops it), read, detach.
     gdb_holder: dict[str, object] = {}

@@ -96,11 +96,11 @@ def before_snapshot(pid: int) -> None:
 
 def python_only(fn):
     """fn with the native parser and formatter switched off (maps.py's fallback)."""
-    def run(*args):
+    def run(*args, **kwargs):
         saved = procfs_maps._native_parse, procfs_maps._native_rows
         procfs_maps._native_parse = procfs_maps._native_rows = None
         try:
-            return fn(*args)
+            return fn(*args, **kwargs)
         finally:
             procfs_maps._native_parse, procfs_maps._native_rows = saved
     return run

@@ -316,6 +316,18 @@ PyObject* py_parse(PyObject*, PyObject* arg) {
   return t;
 }
 
+// x right-aligned in width columns (Python's f"{x:>9}"), or zero-padded hex (f"{x:016x}").
+void append_num(std::string& s, unsigned long long x, int width, bool hex) {
+  char tmp[24];
+  int i = 24;
+  do {
+    tmp[--i] = hex ? "0123456789abcdef"[x & 15] : static_cast<char>('0' + x % 10);
+    x = hex ? x >> 4 : x / 10;
+  } while (x);
+  for (int pad = width - (24 - i); pad > 0; --pad) s += hex ? '0' : ' ';
+  s.append(tmp + i, static_cast<size_t>(24 - i));
+}
+
 bool append_uint(std::string& s, PyObject* v, int width, bool hex) {
   if (!PyLong_CheckExact(v)) return false;
   unsigned long long x = PyLong_AsUnsignedLongLong(v);
@@ -323,9 +335,7 @@ bool append_uint(std::string& s, PyObject* v, int width, bool hex) {
     PyErr_Clear();
     return false;
   }
-  char buf[32];
-  int n = hex ? snprintf(buf, sizeof buf, "%0*llx", width, x) : snprintf(buf, sizeof buf, "%*llu", width, x);
-  s.append(buf, static_cast<size_t>(n));
+  append_num(s, x, width, hex);
   return true;
 }
 
@@ -365,9 +375,9 @@ int format_row(PyObject* m, std::string& s, PyObject* parts) {
   if (!append_uint(s, size, 9, false)) return 0;
   s += ' ';
   if (!append_uint(s, rss, 9, false)) return 0;
-  char buf[32];
-  int n = snprintf(buf, sizeof buf, " %9llu ", sd + pd);
-  s.append(buf, static_cast<size_t>(n));
+  s += ' ';
+  append_num(s, sd + pd, 9, false);
+  s += ' ';
   if (!append_uint(s, swap, 7, false)) return 0;
   // mode: rwx, then 's' for shared, then '-', padded to 5 (Mapping.mode)
   const char* pr = reinterpret_cast<const char*>(PyUnicode_DATA(perms));

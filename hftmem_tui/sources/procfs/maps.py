@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from dataclasses import fields as _fields
 
 from hftmem_tui.errors import KernelThread, NoSuchProcess, SourceError, ZombieProcess
-from hftmem_tui.sources.procfs.core import PROCFS, pid_path, process_alive, read_bytes, read_text
+from hftmem_tui.sources.procfs.core import PROCFS, pid_path, process_alive, read_reused, read_text
 from hftmem_tui.sources.procfs.status import read_stat
 
 try:  # the native parser, built by `pip install` (native/pyext/smaps.cpp); Python below otherwise
@@ -174,7 +174,7 @@ def _header(line: str) -> list:
     return [int(start, 16), int(end, 16), parts[1], int(parts[2], 16), parts[3], int(parts[4]), path]
 
 
-def parse_smaps(text: str | bytes) -> tuple[Mapping, ...]:
+def parse_smaps(text: str | bytes | memoryview) -> tuple[Mapping, ...]:
     """Parse /proc/PID/smaps text (str, or the file's bytes) into one Mapping per area
     (unknown keys ignored, missing = 0). Raises ValueError on a counter that is not a number.
 
@@ -186,8 +186,8 @@ def parse_smaps(text: str | bytes) -> tuple[Mapping, ...]:
         got = _native_parse(data)
         if got is not None:
             return got
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "surrogateescape")
+    if not isinstance(text, str):
+        text = str(text, "utf-8", "surrogateescape")
     return parse_smaps_python(text)
 
 
@@ -372,10 +372,11 @@ def read_smaps(pid: int, procfs: str = PROCFS) -> tuple[Mapping, ...]:
 
     Raises NoSuchProcess, AccessDenied, ZombieProcess, KernelThread.
     """
-    data = read_bytes(pid, "smaps", procfs)  # bytes: the native parser decodes only the paths
-    if not data:
-        raise _why_empty(pid, procfs)
-    return parse_smaps(data)
+    # The bytes, in a buffer reused from read to read: the native parser decodes only the paths.
+    with read_reused(pid, "smaps", procfs) as data:
+        if not data:
+            raise _why_empty(pid, procfs)
+        return parse_smaps(data)
 
 
 def read_smaps_rollup(pid: int, procfs: str = PROCFS) -> Rollup:

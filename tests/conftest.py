@@ -11,11 +11,41 @@ from pathlib import Path
 
 import pytest
 
+from hftmem_tui.errors import SourceError
 from hftmem_tui.sources.engine import ENGINE_BINARY, build_engine, source_dir
+from hftmem_tui.sources.perf.uprobes import find_tracefs
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
 FIXTURES = ROOT / "tests" / "fixtures"
+TRACEFS = "/sys/kernel/tracing"
+
+
+def ensure_tracefs() -> str | None:
+    """As root, mount tracefs at /sys/kernel/tracing if no tracefs is mounted; what failed, or None.
+
+    A fresh root machine boots without it, and the uprobe tests would skip instead of testing
+    `allocs`. Left mounted afterwards: other sessions may be using it, and it costs nothing.
+    Raises nothing (a failure is returned: the tests then skip, and .ci/run's skip gate fails).
+    """
+    try:
+        find_tracefs()
+        return None
+    except SourceError:
+        if os.geteuid() != 0:
+            return None  # not ours to set up: the uprobe tests skip saying they need root
+    try:
+        r = subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"mount -t tracefs nodev {TRACEFS}: {e}"
+    return None if r.returncode == 0 else f"mount -t tracefs nodev {TRACEFS}: {r.stderr.strip()}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before collection: the uprobe test modules decide at import whether tracefs is there.
+    failed = ensure_tracefs()
+    if failed:
+        sys.stderr.write(f"tests: tracefs not mounted, the uprobe tests will skip ({failed})\n")
 
 
 @pytest.fixture(scope="session")

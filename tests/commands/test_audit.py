@@ -10,6 +10,7 @@ from hftmem_tui.model import audit
 from hftmem_tui.model.audit import FAIL, PASS, UNKNOWN, evaluate
 from hftmem_tui.sources.readiness import read_facts, sample_history
 from tests.conftest import proc_status, run_cli
+from tests.helpers import wait_for
 
 
 def test_facts_of_the_real_engine(engine):
@@ -39,7 +40,12 @@ def test_facts_of_the_real_engine(engine):
 
 def test_pinning_a_thread_is_seen(engine):
     pid = engine()
-    f = read_facts(pid)
+    # The engine names its threads just after it starts: wait for the name, not for a time.
+    def named():
+        facts = read_facts(pid)
+        return facts if any(t.comm == "hftmem-strat" for t in facts.threads) else None
+
+    f = wait_for(named, what="the strategy thread's name")
     strat = next(t for t in f.threads if t.comm == "hftmem-strat")
     cpu = min(strat.cpus)
     os.sched_setaffinity(strat.tid, {cpu})  # our own test engine: pin its hot thread, as an operator would

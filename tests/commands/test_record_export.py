@@ -114,6 +114,8 @@ def test_live_deltas_rebuild_each_full_read(engine, tmp_path):
     """Deltas between real smaps reads of a growing engine rebuild exactly the table that was read."""
     pid = engine("--scenario", "fragmentation")
     path = tmp_path / "d.jsonl"
+    # budget=1.0: a full smaps read at every sample however slow a loaded machine makes it (this
+    # test is about the deltas between reads, not about the budget that spaces reads out).
     with LiveSampler(pid, interval_s=0.2, smaps_every=1, budget=1.0, perf=False, engine=False) as sampler:
         w = RecordingWriter(str(path))
         w.open(make_header(sampler.info, interval_s=0.2, smaps_every=1, rollup_every=1, budget=1.0,
@@ -126,6 +128,7 @@ def test_live_deltas_rebuild_each_full_read(engine, tmp_path):
             w.write_sample(encode_line(enc.encode(s, first_in_file=w.samples_in_file == 0)))
             time.sleep(0.3)
         w.end("duration reached")
+        assert sampler.smaps_cycle.runs == 4 and sampler.smaps_cycle.skipped == 0  # every sample a full read
     records = [json.loads(x) for x in path.read_bytes().splitlines()[2:-1]]
     assert any(r["mappings_delta"]["changed"] for r in records)  # the heap grew between reads
     for s, got in zip(taken, Recording.open(str(path)).samples()):

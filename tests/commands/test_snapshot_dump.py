@@ -126,13 +126,13 @@ def test_bad_targets_give_one_line(engine):
 def test_twenty_snapshots_and_dumps_never_trace_or_stall_the_engine(engine):
     pid = engine()
     time.sleep(1.2)
-    # Niced, as on a box where the engine owns its cores. Judged by what the kernel says about
-    # the strategy thread (stopped vs merely waiting for a CPU), not by its raw loop gap: on a
-    # loaded 2-vCPU VM, CPU contention alone makes 250+ ms gaps.
+    # Judged by what the kernel says of every engine thread (stopped or traced), never by a loop
+    # gap or a time: CPU contention alone makes 250+ ms gaps. Not niced: beside two CPU hogs a
+    # nice-19 snapshot takes 37 s instead of 1, and load must not fail a test.
     with EngineStopMonitor(pid) as mon:
         for _ in range(20):
-            assert run_cli("dump", str(pid), "hftmem_engine_stats", "--len", "64", nice=19).returncode == 0
-            assert run_cli("snapshot", str(pid), "--json", "--no-perf", nice=19).returncode == 0
+            assert run_cli("dump", str(pid), "hftmem_engine_stats", "--len", "64").returncode == 0
+            assert run_cli("snapshot", str(pid), "--json", "--no-perf").returncode == 0
     assert mon.polls > 100 and not mon.disturbed, str(mon)
 
 

@@ -19,6 +19,7 @@ It outlives hftmem, so it imports nothing heavy: the standard library and procfs
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import select
 import signal
@@ -64,8 +65,9 @@ def _target_status(target: int) -> tuple[str | None, int]:
     return st.state, st.tracer_pid
 
 
+@functools.lru_cache(maxsize=1)
 def _libc():
-    import ctypes  # only on the cleanup path
+    import ctypes  # loaded once at start (main), so the cleanup path is syscalls only
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.ptrace.restype = ctypes.c_long
@@ -168,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(s, signal.SIG_IGN)
     args = sys.argv[1:] if argv is None else argv
     target, gdb, was_stopped = int(args[0]), int(args[1]), args[2] == "1"
+    _libc()  # before watching: a debug register left armed must be cleared within milliseconds, not an import
     clean = _watch(gdb)
     if not clean:
         _stop_gdb(gdb)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from hftmem_tui.sources.perf.breakpoints import PerfWatch, check_perf_access
 from hftmem_tui.sources.symbols import SymbolTable
 from hftmem_tui.sources.watchpoint import HotField, WatchLimitError, WatchSpec, resolve_target
 from tests.conftest import ROOT, run_cli
+from tests.disturbance import EngineStopMonitor
 
 ENGINE_CPP = ROOT / "native" / "engine" / "engine.cpp"
 
@@ -35,36 +35,17 @@ def source_line(marker: str) -> int:
     raise AssertionError(f"{marker!r} not in {ENGINE_CPP}")
 
 
-class StopWatcher:
-    """Polls /proc/PID/status every 2 ms: records any TracerPid != 0 or a stopped state."""
+class StopWatcher(EngineStopMonitor):
+    """EngineStopMonitor that fails on exit if any engine thread was traced or stopped.
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.samples = 0
-        self.bad: list[str] = []
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
+    Judged by what the polls saw, and the polls by their number (at least 10, the last begun after
+    the body ended), never by a wall-clock window a loaded machine shortens.
+    """
 
-    def _run(self) -> None:
-        path = Path(f"/proc/{self.pid}/status")
-        while not self._stop.is_set():
-            text = path.read_text()
-            tracer = re.search(r"^TracerPid:\s*(\d+)", text, re.M).group(1)
-            state = re.search(r"^State:\s*(\S)", text, re.M).group(1)
-            self.samples += 1
-            if tracer != "0" or state in "tT":
-                self.bad.append(f"TracerPid {tracer} State {state}")
-            time.sleep(0.002)
-
-    def __enter__(self) -> StopWatcher:
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._t.join()
-        assert self.samples > 10, "the poller must have watched the whole time"
-        assert not self.bad, f"the engine was traced or stopped: {self.bad[:3]}"
+    def __exit__(self, exc_type, *exc) -> None:
+        super().__exit__(exc_type, *exc)
+        if exc_type is None:
+            assert not self.disturbed, f"the engine was traced or stopped: {self}"
 
 
 def slot_address(pid: int, field_offset: int) -> int:

@@ -118,8 +118,12 @@ def _make_factory(cls: type) -> object:
 
 
 _new_mapping = _make_factory(Mapping)
-if _native_init is not None:
-    _native_init(Mapping, tuple(f.name for f in _fields(Mapping)))
+# The slots the native parser fills, in its order; a Mapping with other fields keeps to Python.
+_NATIVE_FIELDS = ("start", "end", "perms", "offset", "dev", "inode", "path", *_SMAPS_FIELDS)
+if _native_init is not None and tuple(f.name for f in _fields(Mapping)) == _NATIVE_FIELDS:
+    _native_init(Mapping, _NATIVE_FIELDS)
+else:
+    _native_parse = _native_rows = None
 NATIVE = _native_parse is not None  # whether parse_smaps and pmap_rows run native code
 
 

@@ -100,7 +100,12 @@ def raw_readv(pid: int, addr: int, size: int):
     buf = ctypes.create_string_buffer(size)
     local = (memory._IoVec * 1)(memory._IoVec(ctypes.addressof(buf), size))
     remote = (memory._IoVec * 1)(memory._IoVec(addr, size))
-    return memory._process_vm_readv, pid, local, 1, remote, 1, 0
+    readv = memory._process_vm_readv
+
+    def read() -> int:  # holds buf: the iovec only has its address
+        return readv(pid, local, 1, remote, 1, 0) if buf else 0
+
+    return (read,)
 
 
 def main() -> None:

@@ -220,11 +220,11 @@ def _check_range(pid: int, address: int, length: int) -> None:
 
 def _read_into_view(pid: int, address: int, view, procfs: str):
     """Read into a writable buffer ``view`` (process_vm_readv, else /proc/PID/mem); returns it."""
-    holder = (ctypes.c_char * len(view)).from_buffer(view)  # its address; released when dropped
+    first = ctypes.c_char.from_buffer(view)  # its first byte's address; the export ends when dropped
     try:
-        return _read_with_fallback(pid, address, view, ctypes.addressof(holder), procfs)
+        return _read_with_fallback(pid, address, view, ctypes.addressof(first), procfs)
     finally:
-        del holder
+        del first
 
 
 def _read_with_fallback(pid: int, address: int, out, base: int, procfs: str):

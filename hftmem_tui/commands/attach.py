@@ -10,6 +10,7 @@ import argparse
 
 from hftmem_tui.model.allocconfig import load_allocators
 from hftmem_tui.feeds.sampler import LiveSampler
+from hftmem_tui.services import LiveServices
 
 # 1 s: status/stat/psutil + smaps_rollup + the engine block cost ~2-4 ms per sample here, and
 # Textual redraws one pane per tick: well under 3% of a core. Faster refreshes cost linearly.
@@ -26,7 +27,8 @@ def run_attach(pid: int, *, refresh_s: float = DEFAULT_REFRESH_S, graph_style: s
     specs = load_allocators(allocators_file) if allocators_file else None
     sampler = LiveSampler(pid, interval_s=refresh_s, smaps_every=SMAPS_EVERY, perf=perf, allocators=specs)
     info = sampler.start()  # in the main thread: perf dies with it (PR_SET_PDEATHSIG)
-    app = HftmemApp(sampler, refresh_s=refresh_s, graph_style=graph_style, allocators=specs, info=info)
+    app = HftmemApp(sampler, services=LiveServices(info), refresh_s=refresh_s, graph_style=graph_style,
+                    allocators=specs)
     try:
         app.run()
     finally:

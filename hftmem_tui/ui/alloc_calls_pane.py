@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.binding import Binding
@@ -23,15 +24,21 @@ from textual.widgets import DataTable, Static
 from hftmem_tui.model.allocalarm import AllocReport, build_report, cpu_fractions, suggest_hot, window
 from hftmem_tui.model.observecost import ArmedEvents
 from hftmem_tui.errors import SourceError
-from hftmem_tui.probes import ALLOC_FUNCTIONS, AllocProbes, Offender, thread_cpu_ticks
-from hftmem_tui.sources.perf.calibration import cost_per_call
-from hftmem_tui.sources.perf.uprobes import find_tracefs
+from hftmem_tui.probes import ALLOC_FUNCTIONS, Offender
+from hftmem_tui.services import NotLive
+
+if TYPE_CHECKING:
+    from hftmem_tui.services import AllocProbeControl
 
 COUNT_EVERY_S = 1.0
 
 
 class AllocsPane(Vertical):
-    """Allocator calls per thread and second; alarms for hot threads that allocate."""
+    """Allocator calls per thread and second; alarms for hot threads that allocate.
+
+    ``probes``: the target's AllocProbeControl (from its services), or on a recording the
+    services' refusal (NotLive), shown in the pane's place.
+    """
 
     BINDINGS = [
         Binding("s", "toggle_probes", "start/stop probes"),
@@ -66,14 +73,12 @@ class AllocsPane(Vertical):
             super().__init__()
             self.tid, self.offenders = tid, offenders
 
-    def __init__(self, pid: int, *, live: bool = True, id: str | None = None) -> None:
+    def __init__(self, probes: AllocProbeControl | NotLive, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.pid = pid
-        self.live = live
+        self.live = not isinstance(probes, NotLive)
+        self.probes = None if isinstance(probes, NotLive) else probes
         self.cost_s: float | None = None
-        self.unavailable: str | None = None if live else (
-            "unavailable in a recording (uprobes need a live process: `hftmem attach PID`, or `hftmem allocs PID` "
-            "headless)")
+        self.unavailable: str | None = str(probes) if isinstance(probes, NotLive) else None
         self.checked = False
         self.running = False
         self.hot: set[int] = set()
@@ -118,14 +123,11 @@ class AllocsPane(Vertical):
 
     def _check(self) -> None:
         try:
-            tracefs = find_tracefs()
-            if not os.access(os.path.join(tracefs, "uprobe_events"), os.W_OK):
-                raise SourceError("defining uprobes needs root (CAP_SYS_ADMIN): allocation alarms are off; "
-                                  "the rest of hftmem works without them")
+            cost = self.probes.check()
         except SourceError as e:
             self.post_message(self.Checked(None, str(e)))
             return
-        self.post_message(self.Checked(cost_per_call(), None))
+        self.post_message(self.Checked(cost, None))
 
     # ------------------------------------------------------------------ actions
     def action_toggle_probes(self) -> None:
@@ -188,13 +190,13 @@ class AllocsPane(Vertical):
     def _count_loop(self) -> None:
         reason: str | None = None
         try:
-            with AllocProbes(self.pid) as probes:
+            with self.probes.open() as probes:
                 where = ", ".join(sorted({f"{s.where} ({os.path.basename(s.path)})" for s in probes.specs}))
                 self.post_message(self.Started(tuple(probes.notes), where, probes.events_open))
                 while not self._stop.is_set():
                     probes.refresh_threads()
                     self.post_message(self.Counted(time.monotonic(), probes.counts(), probes.thread_names,
-                                                   thread_cpu_ticks(self.pid), probes.events_open))
+                                                   self.probes.thread_cpu_ticks(), probes.events_open))
                     with self._lock:
                         wanted, self._want_chains = self._want_chains, set()
                     if wanted:

@@ -5,6 +5,10 @@ the app folds it into a History (model/history.py) and hands (sample, history) t
 on screen and the header. Panes off screen are brought up to date when they are shown, so a
 tick costs the drawing of one pane. The readiness audit runs in its own worker every few
 seconds (it reads smaps_rollup and numa_maps: page-table walks, not for every tick).
+
+The app never reaches the target itself: it is handed the target's services (services.py), live
+or recorded, and hands each pane its own (the memory reader, the watch controller, the
+allocation probes); on a recording each pane shows the services' refusal instead.
 """
 
 from __future__ import annotations
@@ -28,10 +32,10 @@ from hftmem_tui.model.audit import evaluate
 from hftmem_tui.feeds.feed import FeedEnded, SampleFeed
 from hftmem_tui.model.history import History
 from hftmem_tui.errors import SourceError
-from hftmem_tui.sources.readiness import HistorySample, read_facts
+from hftmem_tui.sources.readiness import HistorySample
 from hftmem_tui.sources.shutdown import HANGUP_SIGNALS, SignalHandlers, exit_watchdog
-from hftmem_tui.feeds.sample import TargetInfo
-from hftmem_tui.feeds.sampler import TargetGone
+from hftmem_tui.feeds.sampler import ProcessReplaced, TargetGone
+from hftmem_tui.services import NotLive, TargetServices, offered
 from hftmem_tui.ui.pools_pane import AllocatorGauges
 from hftmem_tui.ui.alloc_calls_pane import AllocsPane
 from hftmem_tui.ui.audit_pane import AuditPanel
@@ -82,7 +86,9 @@ class HelpScreen(ModalScreen[None]):
 
 
 class HftmemApp(App):
-    """The live TUI on one feed (a LiveSampler, or a recorded feed in tests and replay)."""
+    """The TUI on one feed (a LiveSampler, or a recorded feed in tests and replay) and its target's
+    ``services`` (LiveServices, or RecordedServices on a recording): who the target is, and
+    everything the panes may ask of it."""
 
     CSS_PATH = "app.tcss"
     TITLE = "hftmem"
@@ -97,8 +103,8 @@ class HftmemApp(App):
         Binding("a", "audit_now", "audit", show=False),
     ]
 
-    def __init__(self, feed: SampleFeed, *, refresh_s: float = 1.0, graph_style: str = "braille",
-                 allocators=None, info: TargetInfo | None = None, sampling: bool = True) -> None:
+    def __init__(self, feed: SampleFeed, *, services: TargetServices, refresh_s: float = 1.0,
+                 graph_style: str = "braille", allocators=None, sampling: bool = True) -> None:
         super().__init__()
         if graph_style not in GRAPH_STYLES:
             raise ValueError(f"graph style must be one of {', '.join(GRAPH_STYLES)}")
@@ -108,8 +114,10 @@ class HftmemApp(App):
         self.refresh_s = refresh_s
         self.graph_style = graph_style
         self.allocators = allocators  # the specs the feed reads (shown in notes); the feed does the reading
-        self.info = info if info is not None else feed.start()
+        self.services = services
+        self.info = services.target
         self.sampling = sampling
+        self.read_facts = offered(services.facts_reader)  # the audit's facts, or the recording's refusal
         self.history = History()
         self.last_sample = None
         self.target_gone: str | None = None
@@ -142,18 +150,17 @@ class HftmemApp(App):
                 with TabPane("5 Latency", id="latency"):
                     yield LatencyHistory(graph_style=self.graph_style, id="latency-view")
                 with TabPane("6 Memory", id="memory"):
-                    if self.feed.live:
-                        yield MemoryPanel(self.info.pid, id="memory-view")
-                    else:  # the recorded pid may be another process by now: never read it
-                        yield Static("memory: needs a live process (this is a recording; "
-                                     "use `hftmem attach PID` or `hftmem dump PID ADDR` on a running one)",
-                                     id="memory-view")
+                    reader = offered(self.services.memory_reader)
+                    if isinstance(reader, NotLive):
+                        yield Static(f"memory: {reader}", id="memory-view")
+                    else:
+                        yield MemoryPanel(reader, id="memory-view")
                 with TabPane("7 Audit", id="audit"):
                     yield AuditPanel(id="audit-view")
                 with TabPane("8 Watch", id="watch"):
-                    yield WatchPane(self.info.pid, live=self.feed.live, id="watch-view")
+                    yield WatchPane(offered(self.services.watch_controller), id="watch-view")
                 with TabPane("9 Allocs", id="allocs"):
-                    yield AllocsPane(self.info.pid, live=self.feed.live, id="allocs-view")
+                    yield AllocsPane(offered(self.services.alloc_probes), id="allocs-view")
         self.cost_line = InspectorCost(id="inspector-cost")
         yield self.cost_line
         yield Static(f"terminal too small: hftmem needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}", id="too-small")
@@ -172,12 +179,12 @@ class HftmemApp(App):
             self.notify("\n".join(notes), title="started with notes", severity="warning", timeout=8)
         self._check_size()
         self._install_signal_handlers()
-        if not self.feed.live:
+        if isinstance(self.read_facts, NotLive):
             self.query_one(AuditPanel).query_one("#audit-summary", Static).update(
-                "readiness audit: needs a live process (this is a recording)")
+                f"readiness audit: {self.read_facts}")
         if self.sampling:
             self._sample_loop()
-            if self.feed.live:
+            if not isinstance(self.read_facts, NotLive):
                 self.set_interval(AUDIT_EVERY_S, self.action_audit_now)
                 self.call_after_refresh(self.action_audit_now)
 
@@ -235,7 +242,7 @@ class HftmemApp(App):
             # Synchronously: Widget.focus() is deferred, and a deferred focus inside another
             # pane would switch the tabs back to it (TabPane.Focused), then the other way again.
             self.screen.set_focus(widget)
-        if event.pane.id == "audit" and self.feed.live and not self.audit_runs:
+        if event.pane.id == "audit" and not self.audit_runs:
             self.action_audit_now()
 
     def _update_pane(self, pane_id: str) -> None:
@@ -258,6 +265,9 @@ class HftmemApp(App):
         while not worker.is_cancelled and not self._stop.is_set():
             try:
                 sample = self.feed.sample()
+            except ProcessReplaced as e:  # its pid names another process now: say that, not "exited"
+                self.post_message(TargetExited(f"{e} — showing the last data of the one followed"))
+                return
             except TargetGone as e:
                 self.post_message(TargetExited(f"process {self.info.pid} exited ({e}) — showing the last data"))
                 return
@@ -290,8 +300,9 @@ class HftmemApp(App):
         if self.screen.has_class("too-small"):
             return
         self._update_pane(self.active_pane)
-        if self.active_pane == "memory" and self.feed.live:
-            self.query_one(MemoryPanel).refresh_memory()
+        memory = self.pane_widget("memory") if self.active_pane == "memory" else None
+        if isinstance(memory, MemoryPanel):
+            memory.refresh_memory()
         for note in sample.notes:
             if note not in self._notes_seen:  # a failing read repeats its note every sample: say it once
                 self._notes_seen.add(note)
@@ -323,7 +334,7 @@ class HftmemApp(App):
 
     # ------------------------------------------------------------------ audit
     def action_audit_now(self) -> None:
-        if not self.feed.live or self.target_gone or self._audit_busy:
+        if isinstance(self.read_facts, NotLive) or self.target_gone or self._audit_busy:
             return
         if self.audit_runs and self.active_pane != "audit":
             return  # off screen: the next visit to the pane runs it
@@ -333,7 +344,7 @@ class HftmemApp(App):
     @work(thread=True, exclusive=True, group="audit", exit_on_error=False)
     def _run_audit(self, history: tuple[HistorySample, ...]) -> None:
         try:
-            checks = evaluate(read_facts(self.info.pid, history))
+            checks = evaluate(self.read_facts(history))
         except SourceError as e:
             self.post_message(AuditChecked((), str(e)))
             return

@@ -20,9 +20,10 @@ from textual.worker import get_current_worker
 from hftmem_tui.demo.chapters import Chapter, TourSample, chapter_names
 from hftmem_tui.demo.progress import TourProgress
 from hftmem_tui.demo.script import stop_engine
-from hftmem_tui.sources.engine import EngineControl, start_engine
+from hftmem_tui.sources.engine import start_engine
 from hftmem_tui.errors import SourceError
 from hftmem_tui.feeds.sampler import LiveSampler
+from hftmem_tui.services import LiveServices, TargetServices
 from hftmem_tui.ui import app as ui_app
 from hftmem_tui.ui.app import HftmemApp
 from hftmem_tui.ui.memory_pane import MemoryPanel
@@ -44,7 +45,8 @@ def _ui_css_paths() -> list[Path]:
 
 
 class TourApp(HftmemApp):
-    """HftmemApp + the TourPanel: chapter changes move the panes, the panel's requests reach the engine."""
+    """HftmemApp + the TourPanel: chapter changes move the panes, the panel's requests reach the engine
+    (through ``services``: its control socket, its watchpoints; a recording's services refuse them)."""
 
     CSS_PATH = _ui_css_paths()
     CSS = """
@@ -61,11 +63,9 @@ class TourApp(HftmemApp):
         Binding("t", "focus_tour", "tour", show=False),
     ]
 
-    def __init__(self, feed, *, engine_pid: int, start: str | None = None,
-                 progress_path: Path | None = None, refresh_s: float = DEFAULT_REFRESH_S, info=None, **kw) -> None:
-        super().__init__(feed, refresh_s=refresh_s, info=info, **kw)
-        self.engine_pid = engine_pid
-        self.control = EngineControl(engine_pid)
+    def __init__(self, feed, *, services: TargetServices, start: str | None = None,
+                 progress_path: Path | None = None, refresh_s: float = DEFAULT_REFRESH_S, **kw) -> None:
+        super().__init__(feed, services=services, refresh_s=refresh_s, **kw)
         self.progress_path = progress_path
         self.progress = TourProgress.load(progress_path, chapter_names())
         self.start_chapter = start or self.progress.current
@@ -120,7 +120,7 @@ class TourApp(HftmemApp):
     def on_tour_panel_scenario_requested(self, m: TourPanel.ScenarioRequested) -> None:
         def switch() -> None:
             try:
-                self.control.set_scenario(m.scenario, m.on)
+                self.services.engine_control().set_scenario(m.scenario, m.on)
             except SourceError as e:
                 self.call_from_thread(self.notify, str(e), title="scenario", severity="error")
 
@@ -199,14 +199,16 @@ class TourApp(HftmemApp):
 
     @work(thread=True, exclusive=True, group="tour-watch", exit_on_error=False)
     def _watch_once(self, target: str) -> None:
-        from hftmem_tui.watch.controller import FirstHitWatch
-
-        watch = FirstHitWatch(self.engine_pid, target)
-        self._watch = watch  # closed by _stop_watch on quit and on chapter change
         try:
-            lines = watch.run(WATCH_TIMEOUT_S)
-        finally:
-            self._watch = None
+            watch = self.services.first_hit_watch(target)
+        except SourceError as e:  # a recording: nothing to watch
+            lines = [f"watch {target}: {e}"]
+        else:
+            self._watch = watch  # closed by _stop_watch on quit and on chapter change
+            try:
+                lines = watch.run(WATCH_TIMEOUT_S)
+            finally:
+                self._watch = None
         if self._hooks_ran:
             return
         self.watch_results.append(lines)
@@ -227,8 +229,8 @@ def run_tour(*, start: str | None = None, refresh_s: float = DEFAULT_REFRESH_S, 
         try:
             sampler = LiveSampler(proc.pid, interval_s=refresh_s, smaps_every=SMAPS_EVERY)
             info = sampler.start()  # main thread: perf dies with us too
-            app = TourApp(sampler, engine_pid=proc.pid, start=start, progress_path=progress_path,
-                          refresh_s=refresh_s, info=info)
+            app = TourApp(sampler, services=LiveServices(info), start=start, progress_path=progress_path,
+                          refresh_s=refresh_s)
             app.run()
         finally:
             if app is not None:

@@ -2,8 +2,9 @@
 
 Type an address (``0x7ffd...``), a global (``hftmem_engine_stats``) or a member
 (``hftmem_last_order.price``, ``g.arr[3].x``) and press Enter. Anything else (``x = 1``,
-calls, ``$reg``) is refused by the symbol guard before gdb ever sees it. Reads go through
-``sources.memory.read_memory`` (process_vm_readv) in a thread worker; the engine keeps running.
+calls, ``$reg``) is refused by the symbol guard before gdb ever sees it. Reads go through the
+MemoryReader the App hands the panel (services.py: process_vm_readv) in a thread worker; the
+engine keeps running.
 
 The app calls ``refresh_memory()`` on every refresh tick: bytes that changed since the
 previous read are highlighted, the demo pool's 0xDD poison (freed slots) is styled, and
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -24,8 +26,9 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from hftmem_tui.errors import NoSuchProcess, SourceError, UnmappedAddress, ZombieProcess
-from hftmem_tui.sources.memory import read_memory
-from hftmem_tui.sources.symbols import SymbolTable, check_symbol_expr
+
+if TYPE_CHECKING:
+    from hftmem_tui.services import MemoryReader
 
 POISON = 0xDD  # hftmem::kPoisonByte: every byte of a free pool slot after its next pointer
 # format -> (unit bytes, bytes per row): gdb's x/8xb, x/4xw, x/2xg rows; ascii shows text only.
@@ -156,10 +159,8 @@ class HexBody(Static, can_focus=True):
 
 
 class MemoryPanel(Vertical):
-    """A zero-stop hex viewer of process ``pid``.
-
-    ``table``: a SymbolTable to share with the rest of the app (else one is opened on the
-    first symbol typed, and closed on unmount). ``rows``: rows per page.
+    """A zero-stop hex viewer of the process ``reader`` reads (a MemoryReader from the target's
+    services; the panel closes it on unmount). ``rows``: rows per page.
     Call ``refresh_memory()`` on every refresh tick; ``show(text)`` jumps like typing + Enter.
     """
 
@@ -182,16 +183,14 @@ class MemoryPanel(Vertical):
             self.generation, self.place, self.data, self.error = generation, place, data, error
             self.navigating = navigating
 
-    def __init__(self, pid: int, *, table: SymbolTable | None = None, rows: int = 16, fmt: str = "xb",
+    def __init__(self, reader: MemoryReader, *, rows: int = 16, fmt: str = "xb",
                  name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         if fmt not in VIEW_FORMATS:
             raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(VIEW_FORMATS)}")
-        self.pid = pid
+        self.reader = reader
         self.rows = rows
         self.fmt = fmt
-        self._table = table
-        self._own_table = table is None
         self.place: Place | None = None
         self.data: bytes = b""  # the last bytes read (kept on screen when a read fails)
         self.changed: frozenset[int] = frozenset()
@@ -211,8 +210,7 @@ class MemoryPanel(Vertical):
         yield Static("", id="hex-status")
 
     def on_unmount(self) -> None:
-        if self._own_table and self._table is not None:
-            self._table.close()
+        self.reader.close()  # stops the symbol table's gdb, if a symbol was typed
 
     @property
     def page_bytes(self) -> int:
@@ -231,7 +229,7 @@ class MemoryPanel(Vertical):
         address = parse_address(text)
         if address is None:
             try:
-                check_symbol_expr(text)  # the guard: names, '.', '::', '[N]' only; never reaches gdb otherwise
+                self.reader.check(text)  # the guard: names, '.', '::', '[N]' only; never reaches gdb otherwise
             except SourceError as e:
                 self.notice(str(e), "error")
                 return
@@ -311,19 +309,12 @@ class MemoryPanel(Vertical):
             self.query_one(HexBody).focus()
 
     # ------------------------------------------------------------------ reads (worker thread)
-    def _symbols(self) -> SymbolTable:
-        if self._table is None:
-            self._table = SymbolTable.for_pid(self.pid)
-        return self._table
-
     @work(thread=True, exclusive=True, group="hexview-resolve", exit_on_error=False)
     def _resolve_and_read(self, generation: int, text: str, address: int | None) -> None:
         try:
             if address is None:
-                table = self._symbols()
-                resolved = table.resolve_expr(text)
-                address = table.runtime_address(resolved, self.pid)
-                place = Place(address, resolved.symbol.name, address - resolved.offset)
+                where = self.reader.locate(text)
+                place = Place(where.address, where.symbol, where.symbol_start)
             else:
                 place = Place(address)
         except SourceError as e:
@@ -348,14 +339,14 @@ class MemoryPanel(Vertical):
     def _read(self, generation: int, place: Place, navigating: bool) -> None:
         length = self.page_bytes
         try:
-            data = read_memory(self.pid, place.address, length)
+            data = self.reader.read(place.address, length)
         except UnmappedAddress as e:
             first_bad = getattr(e, "first_unreadable", place.address)
             if first_bad <= place.address:
                 self.post_message(self.Read(generation, place, None, e, navigating))
                 return
             try:  # the page runs off the end of a mapping: show what is readable, '??' for the rest
-                data = read_memory(self.pid, place.address, first_bad - place.address)
+                data = self.reader.read(place.address, first_bad - place.address)
             except SourceError as e2:
                 self.post_message(self.Read(generation, place, None, e2, navigating))
                 return
@@ -375,7 +366,7 @@ class MemoryPanel(Vertical):
                 self.target_gone = True
                 self.notice(f"target gone: {e}; showing the last data read", "error")
             elif isinstance(e, UnmappedAddress) and message.navigating:
-                self.notice(f"0x{message.place.address:x} is not mapped in process {self.pid}: "
+                self.notice(f"0x{message.place.address:x} is not mapped in process {self.reader.pid}: "
                             "nothing to show there (view unchanged)", "error")
                 if self.history and self.history[-1] == self.place and message.place.symbol is None:
                     self.history.pop()  # a followed pointer that leads nowhere: nothing to go back from

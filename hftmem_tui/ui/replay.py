@@ -4,7 +4,8 @@ The recording is read once (RecordedFeed); no thread samples anything. The curso
 says which sample is on screen: stepping forward folds one sample into the History, anything else
 (back, a jump) rebuilds the History from the first sample up to the cursor, so every pane shows
 exactly what `hftmem attach` showed at that moment. Panes that need a live process (memory,
-audit, watchpoints) say so instead of touching whatever process now has the recorded pid.
+audit, watchpoints, allocation probes) are handed RecordedServices, which refuse: the panes say
+so instead of touching whatever process now has the recorded pid.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hftmem_tui.model.cursor import TimeCursor, clock, parse_when
 from hftmem_tui.model.history import History
 from hftmem_tui.feeds.recording import RecordedFeed
 from hftmem_tui.feeds.sample import Sample
+from hftmem_tui.services import RecordedServices
 from hftmem_tui.ui.app import HftmemApp
 from hftmem_tui.ui.header import fmt_duration
 
@@ -84,7 +86,7 @@ class GotoScreen(ModalScreen[str | None]):
 
 
 class ReplayApp(HftmemApp):
-    """HftmemApp on a RecordedFeed, no sampler thread, a time cursor instead of the clock."""
+    """HftmemApp on a RecordedFeed and its refusing services, no sampler thread, a time cursor instead of the clock."""
 
     BINDINGS = [
         Binding("space", "toggle_play", "play/pause"),
@@ -105,7 +107,8 @@ class ReplayApp(HftmemApp):
                  graph_style: str = "braille") -> None:
         if not feed.samples:
             raise ValueError("no samples")
-        super().__init__(feed, refresh_s=feed.interval_s, graph_style=graph_style, sampling=False)
+        super().__init__(feed, services=RecordedServices(feed.start()), refresh_s=feed.interval_s,
+                         graph_style=graph_style, sampling=False)
         self.samples: list[Sample] = feed.samples
         self.cursor = TimeCursor([s.time for s in self.samples], speed=speed)
         self.start_at = at
@@ -131,8 +134,8 @@ class ReplayApp(HftmemApp):
             index = len(self.cursor) - 1
         self.goto(index)
         if self.notice:
-            self.notify(self.notice, title="damaged recording: replayed up to the damage", severity="warning",
-                        timeout=15)
+            self.notify(self.notice, title="damaged recording: bad lines skipped", severity="warning",
+                        timeout=15, markup=False)
         if self.play_on_start:
             self.action_toggle_play()
 

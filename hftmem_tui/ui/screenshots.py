@@ -27,12 +27,14 @@ def use_utc() -> None:
 
 
 def recorded_app(recording: str | Path = RECORDING, **kw):
-    """An HftmemApp on the recording, sampler thread off (call ``replay_all`` once it runs)."""
+    """An HftmemApp on the recording and its refusing services, sampler thread off (call
+    ``replay_all`` once it runs)."""
     from hftmem_tui.feeds.recording import RecordedFeed
+    from hftmem_tui.services import RecordedServices
     from hftmem_tui.ui.app import HftmemApp
 
     feed = RecordedFeed(str(recording))
-    return HftmemApp(feed, refresh_s=feed.interval_s, sampling=False, **kw)
+    return HftmemApp(feed, services=RecordedServices(feed.start()), refresh_s=feed.interval_s, sampling=False, **kw)
 
 
 def replay_all(app) -> None:
@@ -61,15 +63,17 @@ async def capture(out: Path, size: tuple[int, int] = SIZE) -> list[Path]:
 
 
 def recorded_tour_app(progress_path: Path, recording: str | Path = RECORDING):
-    """`hftmem demo`'s TourApp on the recording (an engine with the leak on), sampler thread off.
+    """`hftmem demo`'s TourApp on the recording (an engine with the leak on), sampler thread off;
+    its services refuse scenario switches and watchpoints (the recorded engine is gone).
 
     ``progress_path``: where the tour saves its progress (a temporary file: never the user's).
     """
-    from hftmem_tui.ui.demo_app import TourApp
     from hftmem_tui.feeds.recording import RecordedFeed
+    from hftmem_tui.services import RecordedServices
+    from hftmem_tui.ui.demo_app import TourApp
 
     feed = RecordedFeed(str(recording))
-    return TourApp(feed, engine_pid=feed.pid, start="leak", progress_path=progress_path,
+    return TourApp(feed, services=RecordedServices(feed.start()), start="leak", progress_path=progress_path,
                    refresh_s=feed.interval_s, sampling=False)
 
 

@@ -26,6 +26,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
 from hftmem_tui.model.observecost import ArmedEvents
+from hftmem_tui.services import NotLive
 from hftmem_tui.sources.watchpoint import DEBUG_REGISTERS, WatchHit, WatchSpec
 from hftmem_tui.ui.header import OBSERVING
 from hftmem_tui.watch.controller import ArmedWatch, WatchController, WatchRefused, default_max_rate
@@ -62,7 +63,11 @@ class ConfirmAttach(ModalScreen[bool]):
 
 
 class WatchPane(Vertical):
-    """Arm/disarm hardware watchpoints on the target; a hits log with values, threads and call chains."""
+    """Arm/disarm hardware watchpoints on the target; a hits log with values, threads and call chains.
+
+    ``controller``: the target's WatchController (from its services), or on a recording the
+    services' refusal (NotLive), shown in the pane's place.
+    """
 
     BINDINGS = [
         Binding("slash", "focus_target", "arm a watchpoint"),
@@ -79,33 +84,32 @@ class WatchPane(Vertical):
             super().__init__()
             self.event = event
 
-    def __init__(self, pid: int, *, live: bool = True, controller: WatchController | None = None,
-                 id: str | None = None) -> None:
+    def __init__(self, controller: WatchController | NotLive, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.pid = pid
-        self.live = live
+        self.live = not isinstance(controller, NotLive)
+        self.refusal = str(controller) if isinstance(controller, NotLive) else None
         self.via: str | None = None  # None: perf when permitted, else gdb
         self.access = "write"
-        self.controller = controller or WatchController(pid)
-        self.controller.set_post(lambda event: self.post_message(self.Reported(event)))
+        self.controller = None if isinstance(controller, NotLive) else controller
+        if self.controller is not None:
+            self.controller.set_post(lambda event: self.post_message(self.Reported(event)))
         self.hit_log: dict[str, tuple[ArmedWatch, WatchHit]] = {}
         self._hits_seen = 0
         self._shown: dict[int, tuple] = {}  # the cells last drawn, per watch id
 
     @property
     def watches(self) -> dict[int, ArmedWatch]:
-        """The watchpoints held, by id (the controller's state)."""
-        return self.controller.watches
+        """The watchpoints held, by id (the controller's state; none on a recording)."""
+        return self.controller.watches if self.controller is not None else {}
 
     @property
     def gdb_attached(self) -> bool:
-        return self.controller.gdb_attached
+        return self.controller is not None and self.controller.gdb_attached
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
-        if not self.live:
-            yield Static("watchpoints: unavailable in a recording (they need a live process: "
-                         "`hftmem attach PID`, or `hftmem watch PID SYMBOL` headless)", id="watch-unavailable")
+        if self.controller is None:
+            yield Static(f"watchpoints: {self.refusal}", id="watch-unavailable")
             return
         yield Static(Text.assemble(("/", "bold"), " then SYMBOL[.field] or ADDR[:LEN], enter arms · ",
                                    ("ctrl+g", "bold"), " perf/gdb · ", ("ctrl+t", "bold"), " write/rw · ",
@@ -120,7 +124,7 @@ class WatchPane(Vertical):
         yield Static("", id="watch-backtrace")
 
     def on_mount(self) -> None:
-        if not self.live:
+        if self.controller is None:
             return
         t = self.query_one("#watch-table", DataTable)
         for key, label in (("n", "#"), ("target", "target"), ("backend", "backend"), ("access", "access"),
@@ -139,8 +143,8 @@ class WatchPane(Vertical):
     def arm(self, target_text: str, *, via: str | None = None, access: str = "write") -> int | None:
         """Check ``target_text`` and arm a watchpoint on it (perf unless ``via="gdb"`` or perf is not
         permitted; gdb asks first). Returns the watch id, or None when refused (the notice says why)."""
-        if not self.live:
-            self._notice("watchpoints: unavailable in a recording", error=True)
+        if self.controller is None:
+            self._notice(f"watchpoints: {self.refusal}", error=True)
             return None
         try:
             w, note = self.controller.arm(target_text, via=via or self.via, access=access,
@@ -154,6 +158,8 @@ class WatchPane(Vertical):
 
     def disarm(self, wid: int) -> None:
         """Disarm one watchpoint (the last gdb one detaches gdb)."""
+        if self.controller is None:
+            return
         reason = self.controller.disarm(wid)
         if reason is not None:
             self._remove(wid, reason)
@@ -162,15 +168,16 @@ class WatchPane(Vertical):
             self._update_row(w)
 
     def registers_used(self) -> int:
-        return self.controller.registers_used()
+        return self.controller.registers_used() if self.controller is not None else 0
 
     def armed_events(self) -> tuple[ArmedEvents, ...]:
         """What the armed watchpoints cost the engine, for the inspector's cost line."""
-        return self.controller.armed_events()
+        return self.controller.armed_events() if self.controller is not None else ()
 
     def shutdown(self) -> None:
         """Exit hook: disarm every watchpoint and detach gdb, waiting for it (the target must end untraced)."""
-        self.controller.shutdown()
+        if self.controller is not None:
+            self.controller.shutdown()
 
     # ------------------------------------------------------------------ actions
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -292,10 +299,10 @@ class WatchPane(Vertical):
             return ""
 
     def _show_mode(self) -> None:
-        if not self.live:
+        c = self.controller
+        if c is None:
             return
         t = Text()
-        c = self.controller
         backend = c.backend_for(self.via)
         if backend == "perf":
             t.append("backend perf", style="bold green")

@@ -8,9 +8,11 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from hftmem_tui.errors import SourceError
+from hftmem_tui.services import REFUSALS
 from hftmem_tui.sources.perf.uprobes import find_tracefs, list_session_probes, session_group
 from hftmem_tui.ui.alloc_calls_pane import AllocsPane
 from hftmem_tui.ui.cost import InspectorCost
+from hftmem_tui.ui.screenshots import recorded_app, replay_all
 from tests.conftest import proc_status
 from tests.ui.test_app import text_of, wait_for
 from tests.ui.test_watch_pane import make_app
@@ -79,3 +81,19 @@ async def test_healthy_engine_marked_hot_has_no_alarm(engine):
             app.query_one("#allocs-intro", Static)), timeout=10)
         assert not list_session_probes(group=OURS)
         await pilot.press("q")
+
+
+async def test_a_recording_refuses_the_probes():
+    """On a recording (no engine, no root needed): the intro says why, s says it again, nothing is probed."""
+    app = recorded_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        replay_all(app)
+        await pilot.press("9")
+        pane = app.query_one(AllocsPane)
+        assert pane.probes is None and pane.unavailable == REFUSALS["allocs"]
+        intro = " ".join(text_of(app.query_one("#allocs-intro", Static)).split())
+        assert intro == f"allocation alarms: {REFUSALS['allocs']}"
+        await pilot.press("s")
+        await pilot.pause(0.2)
+        assert any(n.message == f"allocation probes: {REFUSALS['allocs']}" for n in app._notifications)
+        assert not pane.running and not pane.checked and pane.armed_events() == ()

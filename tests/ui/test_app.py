@@ -1,4 +1,6 @@
-"""HftmemApp driven by App.run_test() on the real demo engine: every pane, the keys, the exit paths."""
+"""HftmemApp driven by App.run_test(): on the real demo engine where a test checks behaviour (live data,
+reads, the audit, the exit paths), on the committed recording with RecordedServices where it checks
+drawing and keys (no engine)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import pytest
 from textual.widgets import DataTable, Static, TabbedContent
 
 from hftmem_tui.feeds.sampler import LiveSampler
+from hftmem_tui.services import REFUSALS, LiveServices
 from hftmem_tui.ui.app import HelpScreen, HftmemApp
 from hftmem_tui.ui.audit_pane import AuditPanel
 from hftmem_tui.ui.header import TargetHeader
@@ -17,6 +20,7 @@ from hftmem_tui.ui.mappings_pane import MappingTable
 from hftmem_tui.ui.memory_pane import MemoryPanel
 from hftmem_tui.ui.perf_pane import NOT_SUPPORTED, PerfCounters
 from hftmem_tui.ui.pools_pane import AllocatorGauges
+from hftmem_tui.ui.screenshots import recorded_app, replay_all
 from tests.conftest import proc_status
 
 
@@ -41,8 +45,9 @@ def text_of(widget: Static) -> str:
 
 
 def make_app(pid: int, **kw) -> HftmemApp:
+    """The App on a live sampler of ``pid`` and the live services of ``pid``."""
     sampler = LiveSampler(pid, interval_s=0.2, smaps_every=2, perf=kw.pop("perf", False))
-    return HftmemApp(sampler, refresh_s=0.2, **kw)
+    return HftmemApp(sampler, services=LiveServices(sampler.start()), refresh_s=0.2, **kw)
 
 
 @pytest.mark.slow
@@ -79,12 +84,13 @@ async def test_panes_show_the_live_engine(engine):
     assert not proc_status(pid)["State"].startswith("T")
 
 
-@pytest.mark.slow
-async def test_mappings_sort_filter_and_cursor_kept(engine):
-    """s/r sort, / filters by name, and a refresh keeps the cursor on the same mapping."""
-    pid = engine()
-    app = make_app(pid)
+async def test_mappings_sort_filter_and_cursor_kept():
+    """s/r sort, / filters by name, and a refresh keeps the cursor on the same mapping (recording)."""
+    app = recorded_app()
+    samples = app.feed.samples
     async with app.run_test(size=(120, 40)) as pilot:
+        for s in samples[:15]:  # two full smaps reads (samples 0 and 10)
+            app.apply_sample(s)
         await pilot.press("2")
         view = app.query_one(MappingTable)
         table = view.table
@@ -93,7 +99,9 @@ async def test_mappings_sort_filter_and_cursor_kept(engine):
         await pilot.press("down", "down", "down")
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         shown = app.history.mappings_time
-        await wait_for(pilot, lambda: app.history.mappings_time != shown)  # another full smaps read
+        for s in samples[15:25]:  # the next full smaps read is among them
+            app.apply_sample(s)
+        assert app.history.mappings_time != shown
         await pilot.pause(0.1)
         assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == key
 
@@ -174,11 +182,11 @@ async def test_target_exit_keeps_last_data(engine):
         assert app.samples_seen == seen
 
 
-async def test_small_terminal_shows_a_notice(engine):
-    """Below the minimum size: a notice instead of the panes; 80x24 shows the panes."""
-    pid = engine()
-    app = make_app(pid)
+async def test_small_terminal_shows_a_notice():
+    """Below the minimum size: a notice instead of the panes; 80x24 shows the panes (recording)."""
+    app = recorded_app()
     async with app.run_test(size=(50, 12)) as pilot:
+        replay_all(app)
         await pilot.pause()
         assert app.screen.has_class("too-small")
         assert app.query_one("#too-small", Static).display
@@ -199,7 +207,7 @@ async def test_allocators_file_gives_the_same_gauges(engine, tmp_path):
     specs = load_allocators(path)
     pid = engine()
     sampler = LiveSampler(pid, interval_s=0.2, perf=False, allocators=specs)
-    app = HftmemApp(sampler, refresh_s=0.2, allocators=specs)
+    app = HftmemApp(sampler, services=LiveServices(sampler.start()), refresh_s=0.2, allocators=specs)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("4")
         await wait_for(pilot, lambda: app.samples_seen >= 1)
@@ -239,8 +247,6 @@ async def test_switching_panes_does_not_ping_pong_focus(monkeypatch):
     (a deferred focus in the memory pane once flipped the tabs back and forth, ever faster)."""
     from textual.screen import Screen
 
-    from hftmem_tui.ui.screenshots import recorded_app, replay_all
-
     calls = []
     original = Screen.set_focus
 
@@ -259,3 +265,25 @@ async def test_switching_panes_does_not_ping_pong_focus(monkeypatch):
         await pilot.pause(1.0)
         assert calls == []
         assert app.active_pane == "audit" and app.focused is not None and app.focused.id == "audit-table"
+
+
+async def test_a_recording_shows_the_refusal_where_the_target_is_needed():
+    """On a recording the memory, audit, watch and allocs panes show RecordedServices' refusal (never a
+    read of whatever process has the recorded pid now); the audit key and the probe key do nothing."""
+    app = recorded_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        replay_all(app)
+        await pilot.press("6")
+        assert text_of(app.query_one("#memory-view", Static)) == f"memory: {REFUSALS['memory']}"
+        await pilot.press("7", "a")
+        await pilot.pause(0.2)
+        summary = text_of(app.query_one("#audit-summary", Static))
+        assert summary == f"readiness audit: {REFUSALS['audit']}" and app.audit_runs == 0
+        await pilot.press("8")
+        assert text_of(app.query_one("#watch-unavailable", Static)) == f"watchpoints: {REFUSALS['watch']}"
+        await pilot.press("9", "s")
+        await pilot.pause(0.2)
+        intro = text_of(app.query_one("#allocs-intro", Static))
+        assert f"allocation alarms: {REFUSALS['allocs']}" in " ".join(intro.split())
+        pane = app.pane_widget("allocs")
+        assert not pane.running and pane.armed_events() == () and app.pane_widget("watch").armed_events() == ()

@@ -15,9 +15,12 @@ from textual.widgets import DataTable, TabbedContent
 
 from hftmem_tui.demo.chapters import CHAPTERS, chapter_names, find_chapter
 from hftmem_tui.demo.progress import TourProgress
+from hftmem_tui.feeds.recording import RecordedFeed
 from hftmem_tui.feeds.sampler import LiveSampler
+from hftmem_tui.services import REFUSALS, LiveServices, RecordedServices
 from hftmem_tui.sources.engine import EngineControl
 from hftmem_tui.ui.demo_app import TourApp
+from hftmem_tui.ui.screenshots import RECORDING
 from tests.conftest import ROOT, proc_status
 
 
@@ -29,8 +32,17 @@ async def wait_for(pilot, cond, timeout: float, why=lambda: "") -> None:
 
 
 def make_app(pid: int, progress: Path, start: str | None = None) -> TourApp:
+    """The tour on a live sampler of the engine ``pid`` and its live services."""
     sampler = LiveSampler(pid, interval_s=0.25, smaps_every=2, perf=False)
-    return TourApp(sampler, engine_pid=pid, start=start, progress_path=progress, refresh_s=0.25)
+    return TourApp(sampler, services=LiveServices(sampler.start()), start=start, progress_path=progress,
+                   refresh_s=0.25)
+
+
+def recorded_tour(progress: Path, start: str | None = None) -> TourApp:
+    """The tour on the committed recording and its refusing services (no engine), sampler thread off."""
+    feed = RecordedFeed(str(RECORDING))
+    return TourApp(feed, services=RecordedServices(feed.start()), start=start, progress_path=progress,
+                   refresh_s=feed.interval_s, sampling=False)
 
 
 @pytest.mark.slow
@@ -91,13 +103,13 @@ def test_watch_key_catches_the_write_with_its_backtrace(engine, tmp_path):
     asyncio.run(run())
 
 
-def test_resumes_at_the_saved_chapter(engine, tmp_path):
-    pid = engine()
+def test_resumes_at_the_saved_chapter(tmp_path):
+    """The saved chapter and its pane come back; c lists the chapters (recording: no engine needed)."""
     progress = tmp_path / "tour.json"
     TourProgress("overflow", {"leak": "seen"}).save(progress)
 
     async def run() -> None:
-        app = make_app(pid, progress)
+        app = recorded_tour(progress)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
             assert app.tour.state.chapter.name == "overflow"
@@ -105,6 +117,24 @@ def test_resumes_at_the_saved_chapter(engine, tmp_path):
             await pilot.press("c")
             await pilot.pause()
             assert type(app.screen).__name__ == "ChapterList"
+
+    asyncio.run(run())
+
+
+def test_a_recording_refuses_scenario_switches_and_watchpoints(tmp_path):
+    """On a recording, b and w reach RecordedServices, which refuse: a notice and a result line say why,
+    and nothing is sent to whatever process has the recorded pid now."""
+
+    async def run() -> None:
+        app = recorded_tour(tmp_path / "tour.json", start="double-free")
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.pause()
+            await pilot.press("b")
+            await wait_for(pilot, lambda: any(REFUSALS["engine"] in str(n.message) for n in app._notifications), 5)
+            await pilot.press("w")
+            await wait_for(pilot, lambda: app.watch_results, 5)
+            target = find_chapter("double-free").watch
+            assert app.watch_results == [[f"watch {target}: {REFUSALS['watch']}"]]
 
     asyncio.run(run())
 

@@ -1,12 +1,16 @@
-"""MemoryPanel alone in a tiny App, against the real demo engine (real gdb symbols, real reads)."""
+"""MemoryPanel alone in a tiny App: against the real demo engine (real gdb symbols, real reads), and,
+for the drawing, on a buffer of this very process (real reads, no engine)."""
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import os
 import time
 
 from textual.app import App, ComposeResult
 
+from hftmem_tui.services import MemoryReader
 from hftmem_tui.sources.memory import read_memory
 from hftmem_tui.sources.symbols import SymbolTable
 from hftmem_tui.ui.memory_pane import (
@@ -28,7 +32,7 @@ class HexApp(App):
         self.pid = pid
 
     def compose(self) -> ComposeResult:
-        yield MemoryPanel(self.pid)
+        yield MemoryPanel(MemoryReader(self.pid))
 
 
 async def settle(app: App, pilot) -> None:
@@ -148,5 +152,39 @@ def test_target_gone_keeps_the_last_data(engine):
             panel.refresh_memory()  # no more reads once the target is gone
             await settle(app, pilot)
             assert panel.target_gone
+
+    asyncio.run(run())
+
+
+def test_hex_view_draws_a_buffer_of_this_process():
+    """Formats, poison, changed bytes, follow and back, drawn from a buffer of our own (no engine)."""
+    buf = ctypes.create_string_buffer(512)
+    base = ctypes.addressof(buf)
+    buf[0:8] = (base + 64).to_bytes(8, "little")  # a "next" pointer to the second slot
+    buf[8:64] = bytes([POISON]) * 56  # a freed slot's poison
+    buf[64:72] = b"HFTMEM01"
+
+    async def run() -> None:
+        app = HexApp(os.getpid())
+        async with app.run_test(size=(100, 30)) as pilot:
+            panel = app.query_one(MemoryPanel)
+            await type_and_enter(app, pilot, hex(base))
+            assert panel.place.address == base and panel.place.symbol is None
+            first = body_text(app).splitlines()[0]
+            assert first.startswith(f"0x{base:012x}")
+            assert any(st.startswith("ansi_magenta") for st in body_styles(app))  # POISON_STYLE
+            await pilot.press("a")  # ascii rows: 32 bytes each, poison shown as '·'
+            await settle(app, pilot)
+            assert "·" * 24 in body_text(app).splitlines()[0]
+            await pilot.press("g", "f")  # the 8 bytes under the cursor, as a pointer
+            await settle(app, pilot)
+            assert panel.place.address == base + 64 and "HFTMEM01" in body_text(app).splitlines()[0]
+            buf[64:66] = b"XY"
+            panel.refresh_memory()
+            await settle(app, pilot)
+            assert panel.changed == {0, 1} and any("on ansi_yellow" in st for st in body_styles(app))
+            await pilot.press("u")
+            await settle(app, pilot)
+            assert panel.place.address == base and panel.history == []
 
     asyncio.run(run())

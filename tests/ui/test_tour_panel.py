@@ -12,17 +12,20 @@ from textual.worker import get_current_worker
 
 from hftmem_tui.demo.chapters import CHAPTERS, TourSample, chapter_names
 from hftmem_tui.feeds.sampler import LiveSampler
+from hftmem_tui.services import LiveServices
 from hftmem_tui.sources.engine import EngineControl
 from hftmem_tui.ui.tour_panel import ChapterList, TourPanel
 from tests.ui.test_demo_app import wait_for
 
 
 class TourHost(App):
-    """The smallest host: samples the engine in a thread, switches scenarios as the panel asks."""
+    """The smallest host: samples the engine in a thread, switches scenarios as the panel asks (through
+    the engine's services, as TourApp does)."""
 
     def __init__(self, pid: int, start: str | None = None) -> None:
         super().__init__()
-        self.pid = pid
+        self.sampler = LiveSampler(pid, interval_s=0.25, smaps_every=4, budget=0.05, perf=False)
+        self.services = LiveServices(self.sampler.start())
         self.start = start
         self.messages: list = []
 
@@ -35,15 +38,17 @@ class TourHost(App):
 
     def _sample(self) -> None:
         worker = get_current_worker()
-        with LiveSampler(self.pid, interval_s=0.25, smaps_every=4, budget=0.05, perf=False) as sampler:
+        try:
             while not worker.is_cancelled:
-                s = TourSample.from_live(sampler.sample())
+                s = TourSample.from_live(self.sampler.sample())
                 self.call_from_thread(self.query_one(TourPanel).show_sample, s)
                 time.sleep(0.25)
+        finally:
+            self.sampler.close()
 
     def on_tour_panel_scenario_requested(self, m: TourPanel.ScenarioRequested) -> None:
         self.messages.append(m)
-        self.run_worker(lambda: EngineControl(self.pid).set_scenario(m.scenario, m.on), thread=True)
+        self.run_worker(lambda: self.services.engine_control().set_scenario(m.scenario, m.on), thread=True)
 
     def on_tour_panel_chapter_changed(self, m: TourPanel.ChapterChanged) -> None:
         self.messages.append(m)

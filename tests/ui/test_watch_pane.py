@@ -9,11 +9,13 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from hftmem_tui.feeds.sampler import LiveSampler
+from hftmem_tui.services import REFUSALS, LiveServices
 from hftmem_tui.sources.memory import read_memory
 from hftmem_tui.sources.watchpoint import resolve_target
 from hftmem_tui.ui.app import HftmemApp
 from hftmem_tui.ui.cost import InspectorCost
 from hftmem_tui.ui.header import TargetHeader
+from hftmem_tui.ui.screenshots import recorded_app, replay_all
 from hftmem_tui.ui.watch_pane import ConfirmAttach, WatchPane
 from tests.conftest import proc_status
 from tests.ui.test_app import text_of, wait_for
@@ -23,7 +25,9 @@ SLOW_FIELD = "hftmem_engine_stats.window_index"  # written once per latency wind
 
 
 def make_app(pid: int) -> HftmemApp:
-    return HftmemApp(LiveSampler(pid, interval_s=0.25, smaps_every=4, perf=False), refresh_s=0.25)
+    """The App on a live sampler of ``pid`` and the live services of ``pid``."""
+    sampler = LiveSampler(pid, interval_s=0.25, smaps_every=4, perf=False)
+    return HftmemApp(sampler, services=LiveServices(sampler.start()), refresh_s=0.25)
 
 
 def tracer(pid: int) -> int:
@@ -194,3 +198,21 @@ async def test_disarm_while_gdb_attaches_still_detaches(engine):
         assert tracer(pid) == 0
         await pilot.press("q")
     assert tracer(pid) == 0
+
+
+async def test_a_recording_refuses_watchpoints():
+    """On a recording (no engine): the pane says why in place of its form, arm() is refused with the
+    same words, and nothing is held (no controller on the recorded pid)."""
+    app = recorded_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        replay_all(app)
+        await pilot.press("8")
+        pane = app.query_one(WatchPane)
+        assert pane.controller is None and not pane.live
+        assert text_of(app.query_one("#watch-unavailable", Static)) == f"watchpoints: {REFUSALS['watch']}"
+        assert not app.query("#watch-target")
+        assert pane.arm(PERF_FIELD) is None
+        await pilot.pause(0.2)
+        assert any(REFUSALS["watch"] in n.message for n in app._notifications)
+        assert pane.watches == {} and pane.registers_used() == 0 and pane.armed_events() == ()
+        pane.shutdown()  # the exit hook has nothing to detach

@@ -22,13 +22,7 @@ from hftmem_tui.sources.engine import EngineControl
 from hftmem_tui.ui.demo_app import TourApp
 from hftmem_tui.ui.screenshots import RECORDING
 from tests.conftest import ROOT, proc_status
-
-
-async def wait_for(pilot, cond, timeout: float, why=lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"condition not met in {timeout} s {why()}"
-        await pilot.pause(0.1)
+from tests.helpers import wait_for_pilot
 
 
 def make_app(pid: int, progress: Path, start: str | None = None) -> TourApp:
@@ -56,25 +50,25 @@ def test_whole_tour_on_the_real_engine(engine, tmp_path):
         app = make_app(pid, progress)
         async with app.run_test(size=(120, 36)) as pilot:
             panel = app.tour
-            await wait_for(pilot, lambda: panel.state.last is not None, 15)
+            await wait_for_pilot(pilot, lambda: panel.state.last is not None, 15)
             for i, chapter in enumerate(CHAPTERS):
                 assert panel.state.chapter is chapter
                 assert app.query_one(TabbedContent).active == chapter.pane  # focus moved to the chapter's pane
                 await pilot.press("b")
-                await wait_for(pilot, lambda: panel.state.observed_now, chapter.timeout_s + 3,
+                await wait_for_pilot(pilot, lambda: panel.state.observed_now, chapter.timeout_s + 3,
                                lambda: f"{chapter.name}: {panel.state.observation} after {len(panel.state.samples)} samples")
                 assert chapter.scenario in control.status().scenarios
                 if chapter.name == "leak":
                     assert app.query_one("#leak-verdict").has_class("tour-highlight")
                 if chapter.name == "fragmentation":  # the [heap] row is the table's cursor row
                     table = app.pane_widget("mappings").query_one(DataTable)
-                    await wait_for(pilot, lambda: str(table.coordinate_to_cell_key(table.cursor_coordinate)
+                    await wait_for_pilot(pilot, lambda: str(table.coordinate_to_cell_key(table.cursor_coordinate)
                                                       .row_key.value).endswith(":[heap]"), 5)
                 await pilot.press("f")
-                await wait_for(pilot, lambda: chapter.scenario not in control.status().scenarios, 3)
+                await wait_for_pilot(pilot, lambda: chapter.scenario not in control.status().scenarios, 3)
                 if i + 1 < len(CHAPTERS):
                     await pilot.press("n")
-            await wait_for(pilot, lambda: set(TourProgress.load(progress).observed) == set(chapter_names()), 3)
+            await wait_for_pilot(pilot, lambda: set(TourProgress.load(progress).observed) == set(chapter_names()), 3)
             assert TourProgress.load(progress).current == CHAPTERS[-1].name
         assert control.status().scenarios == frozenset()
         assert proc_status(pid)["TracerPid"] == "0"
@@ -91,9 +85,9 @@ def test_watch_key_catches_the_write_with_its_backtrace(engine, tmp_path):
         app = make_app(pid, tmp_path / "tour.json", start="double-free")
         async with app.run_test(size=(120, 36)) as pilot:
             panel = app.tour
-            await wait_for(pilot, lambda: panel.state.last is not None, 15)
+            await wait_for_pilot(pilot, lambda: panel.state.last is not None, 15)
             await pilot.press("b", "w")
-            await wait_for(pilot, lambda: app.watch_results, 10)
+            await wait_for_pilot(pilot, lambda: app.watch_results, 10)
             text = "\n".join(app.watch_results[0])
             assert "hftmem_order_pool.double_frees_" in text and "ObjectPool<Order" in text, text
             assert "on_tick" in text
@@ -130,9 +124,9 @@ def test_a_recording_refuses_scenario_switches_and_watchpoints(tmp_path):
         async with app.run_test(size=(120, 36)) as pilot:
             await pilot.pause()
             await pilot.press("b")
-            await wait_for(pilot, lambda: any(REFUSALS["engine"] in str(n.message) for n in app._notifications), 5)
+            await wait_for_pilot(pilot, lambda: any(REFUSALS["engine"] in str(n.message) for n in app._notifications), 5)
             await pilot.press("w")
-            await wait_for(pilot, lambda: app.watch_results, 5)
+            await wait_for_pilot(pilot, lambda: app.watch_results, 5)
             target = find_chapter("double-free").watch
             assert app.watch_results == [[f"watch {target}: {REFUSALS['watch']}"]]
 

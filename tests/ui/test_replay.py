@@ -16,9 +16,8 @@ from hftmem_tui.feeds.recording import RecordedFeed
 from hftmem_tui.ui.overview_pane import OverviewPane
 from hftmem_tui.ui.replay import ReplayApp, ReplayBar
 from hftmem_tui.ui.screenshots import RECORDING
-from tests.commands.test_record_export import _spawn, _wait_lines
 from tests.conftest import ROOT, proc_status, run_cli
-from tests.ui.test_app import text_of
+from tests.helpers import spawn_cli, text_of, wait_lines
 
 SIZE = (120, 40)
 
@@ -32,9 +31,9 @@ async def test_a_recording_cut_by_sigkill_replays_with_the_leak_verdict(engine, 
     """Record a leaking engine, SIGKILL the recorder mid-run, replay: the verdict says GROWING."""
     pid = engine("--scenario", "leak")
     out = tmp_path / "leak.jsonl"
-    rec = _spawn("record", str(pid), "--out", str(out), "--interval", "0.5", "--smaps-every", "4")
+    rec = spawn_cli("record", str(pid), "--out", str(out), "--interval", "0.5", "--smaps-every", "4")
     try:
-        _wait_lines(out, 1 + 56, timeout=60)  # the verdict needs 8 points over 20 s after a 5 s warm-up
+        wait_lines(out, 1 + 56, timeout=60)  # the verdict needs 8 points over 20 s after a 5 s warm-up
         rec.send_signal(signal.SIGKILL)
         rec.wait(timeout=5)
     finally:

@@ -13,7 +13,9 @@ import time
 import pytest
 
 from tests.conftest import proc_status
-from tests.ui.test_attach_tmux import attach_command, pytestmark, tmux  # noqa: F401 - fixture
+from tests.helpers import attach_command, needs_tmux
+
+pytestmark = needs_tmux
 
 FIELD = "hftmem_engine_stats.window_index"  # written about once a second
 
@@ -44,7 +46,7 @@ def untraced_and_running(pid: int, timeout: float = 10.0) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_signal_with_an_armed_gdb_watch_detaches(engine, tmux, sig):  # noqa: F811 - fixture
+def test_signal_with_an_armed_gdb_watch_detaches(engine, tmux, sig):
     pid = engine()
     t = tmux(attach_command(pid))
     arm_gdb_watch(t)
@@ -56,7 +58,7 @@ def test_signal_with_an_armed_gdb_watch_detaches(engine, tmux, sig):  # noqa: F8
 
 
 @pytest.mark.slow
-def test_sigkill_with_an_armed_gdb_watch_leaves_the_engine_untraced(engine, tmux):  # noqa: F811 - fixture
+def test_sigkill_with_an_armed_gdb_watch_leaves_the_engine_untraced(engine, tmux):
     pid = engine()
     t = tmux(attach_command(pid))
     arm_gdb_watch(t)

@@ -14,13 +14,14 @@ from hftmem_tui.ui.alloc_calls_pane import AllocsPane
 from hftmem_tui.ui.cost import InspectorCost
 from hftmem_tui.ui.screenshots import recorded_app, replay_all
 from tests.conftest import proc_status
-from tests.helpers import live_app, text_of, wait_for_pilot
+from tests.helpers import engine_counter, live_app, text_of, wait_for_pilot
 
 try:
     _ok = os.access(os.path.join(find_tracefs(), "uprobe_events"), os.W_OK)
 except SourceError:
     _ok = False
 needs_uprobes = pytest.mark.skipif(not _ok, reason="uprobes need root and a mounted tracefs")
+WINDOW = "hftmem_engine_stats.window_index"  # +1 per second of the engine running
 OURS = session_group()  # the App runs in this process; other sessions on the machine may hold probes
 
 
@@ -52,8 +53,8 @@ async def test_hot_alloc_raises_the_alarm_and_probes_are_removed(engine):
         strat = next(k for k in table.rows if str(table.get_row(k)[1]) == "hftmem-strat")
         cols = [c.key.value for c in table.columns.values()]
         assert float(str(table.get_row(strat)[cols.index("malloc")]).replace(",", "")) > 100
-        await pilot.pause(1.1)
-        assert "uprobes" in text_of(app.query_one(InspectorCost))
+        await wait_for_pilot(pilot, lambda: "uprobes" in text_of(app.query_one(InspectorCost)),
+                             what="the cost line to count the uprobes")
         await pilot.press("ctrl+c")  # the exit hook removes the probes
     assert not list_session_probes(group=OURS)
     assert int(proc_status(pid)["TracerPid"]) == 0
@@ -69,11 +70,16 @@ async def test_healthy_engine_marked_hot_has_no_alarm(engine):
         await pilot.press("9", "s")
         pane = app.query_one(AllocsPane)
         await wait_for_pilot(pilot, lambda: pane.report is not None and pane.suggested, timeout=30)
-        await pilot.pause(1.5)  # warm-up: the engine's start-up allocations are over
+        # warm-up: the engine's start-up allocations are over after its first seconds of running
+        start = engine_counter(pid, WINDOW)
+        await wait_for_pilot(pilot, lambda: engine_counter(pid, WINDOW) >= start + 2, what="2 engine windows")
         await pilot.press("b")
         alarm = app.query_one("#allocs-alarm", Static)
         await wait_for_pilot(pilot, lambda: "no alarm" in text_of(alarm), timeout=20)
-        await pilot.pause(2.2)
+        # the alarm stays off while the probed engine runs 2 more latency windows (about 2 s)
+        start = engine_counter(pid, WINDOW)
+        await wait_for_pilot(pilot, lambda: "ALARM" in text_of(alarm) or engine_counter(pid, WINDOW) >= start + 2,
+                             what="2 engine windows")
         assert "ALARM" not in text_of(alarm)
         await pilot.press("s")
         await wait_for_pilot(pilot, lambda: not pane.running and "probes removed" in text_of(
@@ -93,6 +99,6 @@ async def test_a_recording_refuses_the_probes():
         intro = " ".join(text_of(app.query_one("#allocs-intro", Static)).split())
         assert intro == f"allocation alarms: {REFUSALS['allocs']}"
         await pilot.press("s")
-        await pilot.pause(0.2)
-        assert any(n.message == f"allocation probes: {REFUSALS['allocs']}" for n in app._notifications)
+        await wait_for_pilot(pilot, lambda: any(n.message == f"allocation probes: {REFUSALS['allocs']}"
+                                                for n in app._notifications), what="the refusal notice")
         assert not pane.running and not pane.checked and pane.armed_events() == ()

@@ -109,9 +109,9 @@ async def test_perf_memory_audit_help_and_quit(engine):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("3")
         await wait_for_pilot(pilot, lambda: "task-clock" in app.history.perf)
-        await pilot.pause(0.3)
+        await wait_for_pilot(pilot, lambda: "task-clock" in (perf := text_of(app.query_one(PerfCounters)))
+                             and "page-faults" in perf, what="task-clock and page-faults in the perf pane")
         perf = text_of(app.query_one(PerfCounters))
-        assert "task-clock" in perf and "page-faults" in perf
         for event in app.history.perf_unsupported:
             assert event in perf
         if app.history.perf_unsupported:
@@ -184,11 +184,10 @@ async def test_allocators_file_gives_the_same_gauges(engine, tmp_path):
     app = HftmemApp(sampler, services=LiveServices(sampler.start()), refresh_s=0.2, allocators=specs)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("4")
-        await wait_for_pilot(pilot, lambda: app.samples_seen >= 1)
-        await pilot.pause(0.3)
+        symbols = ("hftmem_order_pool", "hftmem_scratch_arena", "hftmem_md_ring", "hftmem_md_ring_packed")
+        await wait_for_pilot(pilot, lambda: all(s in text_of(app.query_one(AllocatorGauges)) for s in symbols),
+                             what=lambda: f"{symbols} in the gauges: {text_of(app.query_one(AllocatorGauges))}")
         gauges = text_of(app.query_one(AllocatorGauges))
-        for symbol in ("hftmem_order_pool", "hftmem_scratch_arena", "hftmem_md_ring", "hftmem_md_ring_packed"):
-            assert symbol in gauges
         assert "hftmem_order_pool_typo" not in gauges
         assert any("hftmem_order_pool_typo" in n for n in sampler.notes)
 
@@ -204,13 +203,14 @@ async def test_a_process_that_is_not_the_engine(tmp_path):
             await wait_for_pilot(pilot, lambda: app.samples_seen >= 1)
             assert "RSS" in text_of(app.query_one("#overview-stats", Static))
             await pilot.press("4")
-            await pilot.pause(0.2)
-            gauges = text_of(app.query_one(AllocatorGauges))
-            assert gauges.startswith("engine:") and "hftmem_engine_stats" in gauges  # why there are none
+            gauges = lambda: text_of(app.query_one(AllocatorGauges))  # noqa: E731
+            # why there are none
+            await wait_for_pilot(pilot, lambda: gauges().startswith("engine:") and "hftmem_engine_stats" in gauges(),
+                                 what=lambda: f"the gauges to say why there are none: {gauges()!r}")
             await pilot.press("5")
-            await pilot.pause(0.2)
-            latency = text_of(app.query_one(LatencyHistory).query_one("#latency-summary", Static))
-            assert "only for the hftmem demo engine" in latency
+            latency = lambda: text_of(app.query_one(LatencyHistory).query_one("#latency-summary", Static))  # noqa: E731
+            await wait_for_pilot(pilot, lambda: "only for the hftmem demo engine" in latency(),
+                                 what=lambda: f"the latency pane to say it needs the engine: {latency()!r}")
     finally:
         proc.kill()
         proc.wait()
@@ -250,14 +250,14 @@ async def test_a_recording_shows_the_refusal_where_the_target_is_needed():
         await pilot.press("6")
         assert text_of(app.query_one("#memory-view", Static)) == f"memory: {REFUSALS['memory']}"
         await pilot.press("7", "a")
-        await pilot.pause(0.2)
-        summary = text_of(app.query_one("#audit-summary", Static))
-        assert summary == f"readiness audit: {REFUSALS['audit']}" and app.audit_runs == 0
+        await wait_for_pilot(pilot, lambda: text_of(app.query_one("#audit-summary", Static))
+                             == f"readiness audit: {REFUSALS['audit']}", what="the audit's refusal")
+        assert app.audit_runs == 0
         await pilot.press("8")
         assert text_of(app.query_one("#watch-unavailable", Static)) == f"watchpoints: {REFUSALS['watch']}"
         await pilot.press("9", "s")
-        await pilot.pause(0.2)
-        intro = text_of(app.query_one("#allocs-intro", Static))
-        assert f"allocation alarms: {REFUSALS['allocs']}" in " ".join(intro.split())
+        await wait_for_pilot(pilot, lambda: f"allocation alarms: {REFUSALS['allocs']}"
+                             in " ".join(text_of(app.query_one("#allocs-intro", Static)).split()),
+                             what="the allocs pane's refusal")
         pane = app.pane_widget("allocs")
         assert not pane.running and pane.armed_events() == () and app.pane_widget("watch").armed_events() == ()

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
 from tests.conftest import proc_status, run_cli
-from tests.helpers import attach_command, needs_tmux
+from tests.helpers import attach_command, gone, needs_tmux, wait_for
 
 pytestmark = needs_tmux
 
@@ -79,10 +78,9 @@ def test_ctrl_c_quits_and_sighup_ends_it(engine, tmux):
     t2.wait_for(f"pid {pid}", "RSS", timeout=20)
     hftmem = t2.hftmem_pid()
     t2.kill()  # the terminal goes away: the kernel sends SIGHUP to the foreground process group
-    deadline = time.monotonic() + 10
-    while os.path.exists(f"/proc/{hftmem}") and not proc_status(hftmem)["State"].startswith("Z"):
-        if time.monotonic() > deadline:
-            os.kill(hftmem, signal.SIGKILL)  # do not leave it behind
-            raise AssertionError("hftmem survived the loss of its terminal")
-        time.sleep(0.1)
+    try:
+        wait_for(lambda: gone(hftmem), 10, "hftmem to end with its terminal")
+    except AssertionError:
+        os.kill(hftmem, signal.SIGKILL)  # do not leave it behind
+        raise AssertionError("hftmem survived the loss of its terminal") from None
     assert_untraced(pid)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from textual.widgets import DataTable, Input, Static
@@ -16,7 +15,7 @@ from hftmem_tui.ui.header import TargetHeader
 from hftmem_tui.ui.screenshots import recorded_app, replay_all
 from hftmem_tui.ui.watch_pane import ConfirmAttach, WatchPane
 from tests.conftest import proc_status
-from tests.helpers import live_app, text_of, wait_for_pilot
+from tests.helpers import live_app, text_of, wait_for, wait_for_pilot
 
 PERF_FIELD = "hftmem_engine_stats.ticks"  # written by the producer on every burst
 SLOW_FIELD = "hftmem_engine_stats.window_index"  # written once per latency window (about 1/s): gdb-friendly
@@ -63,8 +62,8 @@ async def test_perf_watch_logs_hits_and_never_traces(engine):
         assert "us/hit" in cells[6]  # hits/s x measured cost per hit
         assert "debug registers 1/4" in text_of(app.query_one("#watch-mode", Static))
         assert "observing — engine never paused" in header(app)
-        await pilot.pause(1.2)
-        assert "perf watch" in text_of(app.query_one(InspectorCost)) and "hits/s" in text_of(app.query_one(InspectorCost))
+        await wait_for_pilot(pilot, lambda: "perf watch" in (cost := text_of(app.query_one(InspectorCost)))
+                             and "hits/s" in cost, what="the cost line to count the perf watch")
         await wait_for_pilot(pilot, lambda: "#" in text_of(app.query_one("#watch-backtrace", Static)))
         # disarm with d on the armed table
         table.focus()
@@ -146,9 +145,9 @@ async def test_exit_with_an_armed_gdb_watch_detaches(engine):
         assert tracer(pid) != 0
         await pilot.press("ctrl+c")  # the exit hook detaches before the app is gone
         assert tracer(pid) == 0
-    time.sleep(0.2)
-    st = proc_status(pid)
-    assert st["State"][0] in "RS" and int(st["TracerPid"]) == 0
+    # left running and untraced once the app is gone
+    wait_for(lambda: (st := proc_status(pid))["State"][0] in "RS" and int(st["TracerPid"]) == 0, 5,
+             lambda: f"engine {pid} running and untraced: {proc_status(pid)['State']}")
 
 
 async def test_hot_field_guard_disarms_and_says_why(engine):
@@ -204,7 +203,7 @@ async def test_a_recording_refuses_watchpoints():
         assert text_of(app.query_one("#watch-unavailable", Static)) == f"watchpoints: {REFUSALS['watch']}"
         assert not app.query("#watch-target")
         assert pane.arm(PERF_FIELD) is None
-        await pilot.pause(0.2)
-        assert any(REFUSALS["watch"] in n.message for n in app._notifications)
+        await wait_for_pilot(pilot, lambda: any(REFUSALS["watch"] in n.message for n in app._notifications),
+                             what="the refusal notice")
         assert pane.watches == {} and pane.registers_used() == 0 and pane.armed_events() == ()
         pane.shutdown()  # the exit hook has nothing to detach

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
 from tests.conftest import proc_status
-from tests.helpers import attach_command, needs_tmux
+from tests.helpers import attach_command, needs_tmux, wait_for
 
 pytestmark = needs_tmux
 
@@ -34,14 +33,13 @@ def arm_gdb_watch(t) -> None:
 
 
 def untraced_and_running(pid: int, timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
+    """/proc status of the engine once it runs untraced; AssertionError (with its state) after ``timeout`` s."""
+    def ok():
         st = proc_status(pid)
-        if int(st["TracerPid"]) == 0 and st["State"][0] in "RS":
-            return st
-        if time.monotonic() > deadline:
-            raise AssertionError(f"engine {pid} still traced or stopped: {st['State']} TracerPid {st['TracerPid']}")
-        time.sleep(0.05)
+        return st if int(st["TracerPid"]) == 0 and st["State"][0] in "RS" else None
+
+    return wait_for(ok, timeout, lambda: f"engine {pid} untraced and running (now {proc_status(pid)['State']}, "
+                                         f"TracerPid {proc_status(pid)['TracerPid']})")
 
 
 @pytest.mark.slow

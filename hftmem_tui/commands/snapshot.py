@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 
+from hftmem_tui.commands.progress import ProgressLine
 from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.feeds.snapshot import snapshot_json, take_snapshot
 from hftmem_tui.model.allocconfig import load_allocators
@@ -16,7 +17,12 @@ def run(args: argparse.Namespace) -> int:
     """Print one snapshot of ``args.pid`` on stdout (``--json``: one JSON object); 0. Raises the
     typed errors of take_snapshot (bad target) and of load_allocators (bad ``--allocators``)."""
     specs = load_allocators(args.allocators) if args.allocators else None  # a bad file fails before any read
-    snap = take_snapshot(args.pid, perf_ms=None if args.no_perf else 200, allocators=specs)
+    line = ProgressLine()  # a huge process takes seconds to walk: say so, on a terminal only
+    line.update(f"snapshot of pid {args.pid}: reading every mapping (smaps){'' if args.no_perf else ' and 200 ms of perf'}")
+    try:
+        snap = take_snapshot(args.pid, perf_ms=None if args.no_perf else 200, allocators=specs)
+    finally:
+        line.clear()
     if args.json:
         # One write: json.dump() writes chunk by chunk (10 s for 100,000 mappings into a pipe).
         sys.stdout.write(json.dumps(snapshot_json(snap), separators=(",", ":")) + "\n")

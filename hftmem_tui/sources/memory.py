@@ -198,28 +198,27 @@ def _ascii(chunk: bytes) -> str:
 
 
 def _char_repr(ch: str, quote: str) -> str:
-    """One character as gdb prints it inside quotes (octal escapes for the rest)."""
+    """One byte (as a latin-1 character) as gdb prints it inside quotes with an ASCII host
+    charset: printable ASCII as is, C escapes, every other byte (non-ASCII too) in octal."""
     code = ord(ch)
-    if 0xDC80 <= code <= 0xDCFF:  # a byte that is not valid UTF-8 (surrogateescape)
-        return f"\\{code - 0xDC00:03o}"
-    if code < 128:
-        if ch == quote or ch == "\\":
-            return "\\" + ch
-        if code in _ESCAPES:
-            return _ESCAPES[code]
-        if 32 <= code < 127:
-            return ch
-        return f"\\{code:03o}"
-    if ch.isprintable():
+    if ch == quote or ch == "\\":
+        return "\\" + ch
+    if code in _ESCAPES:
+        return _ESCAPES[code]
+    if 32 <= code < 127:
         return ch
-    return "".join(f"\\{b:03o}" for b in ch.encode("utf-8"))
+    return f"\\{code:03o}"
 
 
 def _c_string(raw: bytes) -> str:
-    """gdb's rendering of a C string: "ab", 'A' <repeats 24 times>, "cd"."""
+    """gdb's rendering of a C string: "ab", 'A' <repeats 24 times>, "cd", "\\320\\211".
+
+    Byte by byte, as gdb in the C locale (its output under services and CI): a non-ASCII byte is
+    an octal escape, never decoded, so what the target holds is shown exactly and safely.
+    """
     if not raw:
         return '""'
-    chars = raw.decode("utf-8", "surrogateescape")
+    chars = raw.decode("latin-1")  # one character per byte
     segments: list[str] = []
     pending: list[str] = []
     i = 0

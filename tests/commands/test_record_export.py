@@ -259,3 +259,35 @@ def test_export_errors_are_one_line(engine_binary):
     assert r.returncode == 2 and "name the address to listen on" in r.stderr and r.stderr.count("\n") == 1
     r = run_cli("export", str(pid), "--listen", "127.0.0.1:99999")
     assert r.returncode == 2 and "port must be 1..65535" in r.stderr
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_export_on_a_non_loopback_address_warns_once_then_serves(host):
+    """0.0.0.0 (every interface) serves after one warning line naming the process and the
+    address; scraped over 127.0.0.1 only. Loopback stays silent (the test above)."""
+    if host == "::" and not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    target = subprocess.Popen(["sleep", "1000"])
+    port = _free_port()
+    exp = _spawn("export", str(target.pid), "--listen", f"{host}:{port}" if host != "::" else f"[::]:{port}",
+                 "--interval", "0.25", "--no-perf", "--no-engine")
+    try:
+        try:
+            fams = _scrape(port, timeout=20)
+        except OSError:
+            if host == "::":
+                pytest.skip("[::] does not answer on 127.0.0.1 here (bindv6only)")
+            raise
+        assert _value(fams, "hftmem_target_up") == 1
+        exp.send_signal(signal.SIGTERM)
+        _, err = exp.communicate(timeout=10)
+    finally:
+        if exp.poll() is None:
+            exp.kill()
+            exp.wait()
+        target.kill()
+        target.wait()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("hftmem: warning: ") and f"process {target.pid} ('sleep')" in lines[0], lines
+    assert "not a loopback address" in lines[0] and f":{port}" in lines[0] and "without authentication" in lines[0]

@@ -93,14 +93,16 @@ def test_truncated_last_line_reads_up_to_it(tmp_path):
     assert rec.damage.offset == data.rindex(b"\n", 0, len(data) - 1) + 1
 
 
-def test_corrupt_middle_line_stops_there(tmp_path):
+def test_corrupt_middle_line_is_skipped_and_named(tmp_path):
+    """A corrupt line in the middle is skipped with its number and reason; the rest reads."""
     path = _write(tmp_path / "r.jsonl", [_sample(i, mappings=MAPS if i == 1 else None) for i in range(1, 6)])
     lines = path.read_bytes().split(b"\n")
     lines[3] = lines[3][:30] + b"\x00garbage" + lines[3][30:]
     path.write_bytes(b"\n".join(lines))
     rec = Recording.open(str(path))
-    assert [s.seq for s in rec.samples()] == [1, 2]
+    assert [s.seq for s in rec.samples()] == [1, 2, 4, 5]
     assert rec.damage.line == 4 and "corrupt" in rec.notice and "\n" not in rec.notice
+    assert "line 4" in rec.notice and "skipped" in rec.notice and rec.complete
 
 
 @pytest.mark.parametrize("content, message", [

@@ -56,7 +56,7 @@ class TestFormatX:
         """gdb collapses runs > 10, escapes quotes/controls in octal, cuts at 200 chars."""
         rep = b"ab" + b"A" * 24 + b'cd"q\\\n\t\x1b\x7f\xc3\xa9z\0'
         assert format_x(rep, 0x4020, "s", symbol=("g_rep", 0x4020)) == [
-            "0x4020 <g_rep>:\t\"ab\", 'A' <repeats 24 times>, \"cd\\\"q\\\\\\n\\t\\033\\177\u00e9z\""
+            "0x4020 <g_rep>:\t\"ab\", 'A' <repeats 24 times>, \"cd\\\"q\\\\\\n\\t\\033\\177\\303\\251z\""
         ]
         assert format_x(b"x" + b"A" * 10 + b"y\0", 0, "s") == ['0x0:\t"xAAAAAAAAAAy"']
         assert format_x(b"B" * 20 + b"\0", 0, "s") == ["0x0:\t'B' <repeats 20 times>"]
@@ -125,3 +125,33 @@ class TestReadOwnProcess:
         assert read_memory(os.getpid(), 0x10, 0) == b""
         with pytest.raises(ValueError):
             read_memory(os.getpid(), 0x10, -1)
+
+
+# Bytes for x/s: non-ASCII (UTF-8 and not), escapes, quotes, repeats of an escaped byte.
+GDB_STRINGS = [b"\xd0\x89\xf6r\x94U", "caf\u00e9 \u20ac \u202e".encode(), b"tab\tnl\nesc\x1b del\x7f \x01\x02",
+               b'q"uote\' back\\slash', b"\xff" * 12 + b"ab", b"x" + b"\x80" * 11, bytes(range(1, 128)),
+               bytes(range(128, 256))]
+
+
+def test_s_matches_gdb_x_s_on_the_same_bytes(tmp_path):
+    """The oracle: gdb's own `x/s` (C locale, as in services and CI) on an executable's data holding
+    these bytes; format_x must print every line exactly as gdb does (non-ASCII as octal escapes)."""
+    import random
+    import shutil
+    import subprocess
+
+    if not (shutil.which("gdb") and shutil.which("cc")):
+        pytest.skip("needs gdb and a C compiler")
+    rng = random.Random(15)
+    cases = GDB_STRINGS + [bytes(rng.randrange(1, 256) for _ in range(rng.randrange(1, 150))) for _ in range(12)]
+    src = "".join(f"char g_s{i}[] = {{{', '.join(str(b) for b in c)}, 0}};\n" for i, c in enumerate(cases))
+    (tmp_path / "s.c").write_text(src + "int main(void) { return g_s0[0]; }\n")
+    subprocess.run(["cc", "-g", "-O0", "-o", str(tmp_path / "s"), str(tmp_path / "s.c")], check=True)
+    cmds = [a for i in range(len(cases)) for a in ("-ex", f"x/s g_s{i}")]
+    r = subprocess.run(["gdb", "-nx", "-batch", *cmds, str(tmp_path / "s")], capture_output=True, text=True,
+                       env={**os.environ, "LC_ALL": "C"}, timeout=60)
+    got = r.stdout.splitlines()
+    assert len(got) == len(cases), r.stdout + r.stderr
+    for i, (case, line) in enumerate(zip(cases, got)):
+        address = int(line.split()[0], 16)
+        assert format_x(case + b"\0", address, "s", symbol=(f"g_s{i}", address)) == [line], case

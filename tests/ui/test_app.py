@@ -76,7 +76,7 @@ async def test_mappings_sort_filter_and_cursor_kept():
         for s in samples[15:25]:  # the next full smaps read is among them
             app.apply_sample(s)
         assert app.history.mappings_time != shown
-        await pilot.pause(0.1)
+        await pilot.pause(0.1)  # the redraw of the new rows; the cursor row is equal before it, so no condition tells
         assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == key
 
         await pilot.press("s")  # rss -> dirty
@@ -234,9 +234,9 @@ async def test_switching_panes_does_not_ping_pong_focus(monkeypatch):
         replay_all(app)
         for key in "767":
             await pilot.press(key)
-            await pilot.pause(0.3)
+            await pilot.pause(0.3)  # let each switch settle, as a user pressing keys would
         calls.clear()
-        await pilot.pause(1.0)
+        await pilot.pause(1.0)  # an absence is watched for a while: a ping-pong flips focus many times a second
         assert calls == []
         assert app.active_pane == "audit" and app.focused is not None and app.focused.id == "audit-table"
 

@@ -42,7 +42,7 @@ class TourHost(App):
             while not worker.is_cancelled:
                 s = TourSample.from_live(self.sampler.sample())
                 self.call_from_thread(self.query_one(TourPanel).show_sample, s)
-                time.sleep(0.25)
+                time.sleep(0.25)  # the host's sampling interval, not a wait
         finally:
             self.sampler.close()
 

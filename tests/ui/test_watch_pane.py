@@ -122,7 +122,7 @@ async def test_forbidden_expression_is_refused_with_a_notice(engine):
         for text in ("hftmem_engine_stats.pool_capacity = 0", "abort()", "hftmem_engine_stats.pool_capacity++"):
             assert pane.arm(text) is None
             assert "refused" in text_of(app.query_one("#watch-notice", Static))
-        await pilot.pause(0.2)
+        await pilot.pause(0.2)  # an absence is watched for a while: a late row would appear by the next redraw
         assert app.query_one("#watch-table", DataTable).row_count == 0
         assert not pane.watches
         await pilot.press("q")

@@ -286,3 +286,69 @@ def tour_sample(t, rss_mib=100.0, minflt=1000, scenarios=(), rings=(), mappings=
     from hftmem_tui.demo.chapters import TourSample
 
     return TourSample(t, int(rss_mib * 1024), minflt, engine_stats(scenarios, **values), tuple(rings), mappings)
+
+
+# ------------------------------------------------------------------ samples from captured /proc text (no process)
+
+def _captured(name: str) -> str:
+    from tests.conftest import FIXTURES
+
+    return (FIXTURES / "proc" / name).read_text()
+
+
+def _fixture_samples():
+    from hftmem_tui.feeds.sample import TargetInfo
+    from hftmem_tui.sources import procfs
+
+    status = procfs.parse_status(_captured("sleep_status"))
+    stat = procfs.parse_stat(_captured("sleep_stat"))
+    info = TargetInfo(status.tgid, status.name, "/usr/bin/sleep", ("sleep", "1000"), "root", 1700000000.0, "box1",
+                      procfs.SchedInfo("SCHED_OTHER", 0, 0, frozenset({0, 1})), engine=False,
+                      start_ticks=stat.starttime_ticks)
+    return (status, stat, procfs.parse_smaps_rollup(_captured("sleep_smaps_rollup")),
+            procfs.parse_smaps(_captured("sleep_smaps")), info)
+
+
+STATUS, STAT, ROLLUP, MAPS, INFO = _fixture_samples()
+
+
+def recorded_sample(seq, *, rss_kb=None, rollup=True, mappings=None):
+    """Sample ``seq`` of a `sleep` process, from captured /proc text; RSS, rollup and mappings settable."""
+    import dataclasses
+
+    from hftmem_tui.feeds.sample import Sample
+    from hftmem_tui.sources.process import ProcessInfo, ThreadTimes
+
+    status = dataclasses.replace(STATUS, vm_rss_kb=rss_kb) if rss_kb is not None else STATUS
+    proc = ProcessInfo(INFO.pid, INFO.comm, INFO.cmdline, INFO.exe, INFO.username, INFO.create_time, 0.5,
+                       status.vm_rss_kb * 1024, 1 << 20, None, None, None, 1, (ThreadTimes(STATUS.tgid, 0.01, 0.0),), 0, 3)
+    return Sample(INFO, seq, 1700000100.0 + seq, status, STAT, proc, ROLLUP if rollup else None, mappings,
+                  None, None, (), {"status": 0.1})
+
+
+def recording_header() -> dict:
+    """The header of a recording of :data:`INFO` (1 s interval, every mapping every 3rd sample)."""
+    from hftmem_tui.feeds.recording_writer import make_header
+
+    return make_header(INFO, interval_s=1.0, smaps_every=3, rollup_every=1, budget=0.01,
+                       perf_interval_ms=None, recorded_at=1700000100.0)
+
+
+def write_recording(path, samples, *, end="duration reached"):
+    """Write ``samples`` as a recording at ``path`` (ended with ``end``, or cut off when None)."""
+    from hftmem_tui.feeds.recording_writer import (
+        RecordingWriter,
+        SampleEncoder,
+        encode_line,
+    )
+
+    w = RecordingWriter(str(path))
+    w.open(recording_header())
+    enc = SampleEncoder()
+    for s in samples:
+        w.write_sample(encode_line(enc.encode(s, first_in_file=w.samples_in_file == 0)))
+    if end:
+        w.end(end)
+    else:
+        w.close()
+    return path

@@ -57,7 +57,6 @@ def test_no_private_name_imported_across_modules():
 # Being changed on other branches; remove once merged.
 TEST_IMPORTS_PENDING = {
     "tests/ui/test_tour_snapshot.py",  # imports SIZE and the utc fixture from tests/ui/test_snapshots.py
-    "tests/feeds/test_recording_hostile.py",  # MAPS, _sample, _write from test_recording; text_of from test_app
 }
 
 

@@ -98,6 +98,8 @@ def _add_snapshot(sub) -> None:
     sn.add_argument("pid", type=types.target, metavar="PID|NAME", help=PID_HELP)
     sn.add_argument("--json", action="store_true", help="one JSON object on stdout")
     sn.add_argument("--no-perf", action="store_true", help="skip the 200 ms perf stat sample")
+    sn.add_argument("--numa", action="store_true",
+                    help="also read numa_maps: pages per NUMA node (a second walk of the page tables)")
     sn.add_argument("--allocators", default=None, metavar="FILE",
                     help="TOML file describing the engine's allocator globals (see examples/allocators.toml)")
     sn.set_defaults(func=_command("snapshot"))

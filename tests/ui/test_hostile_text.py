@@ -24,10 +24,9 @@ from hftmem_tui.ui.header import TargetHeader
 from hftmem_tui.ui.memory_pane import MemoryPanel
 from hftmem_tui.ui.safe import cell, notify_plain, plain
 from hftmem_tui.ui.watch_pane import WatchPane
-from tests.commands.test_hostile_text import BAD_UTF8, COMM, THREADS, start_hostile
+from tests.hostile import BAD_UTF8, COMM, THREADS, start_hostile
 from tests.conftest import proc_status, stop_process
-from tests.ui.test_app import text_of, wait_for
-from tests.ui.test_attach_tmux import Tmux, attach_command
+from tests.helpers import Tmux, attach_command, text_of, wait_for_pilot
 
 TYPED = ("[/]", "[bold red]x", "[link=file:/]a")
 
@@ -69,7 +68,7 @@ async def test_notify_plain_shows_markup_and_escapes_literally():
     app = Toasting()
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         notify_plain(app, "growing: [heap] [/] \x1b]0;t\x07", title="[bold]t")
-        await wait_for(pilot, lambda: toasts(app))
+        await wait_for_pilot(pilot, lambda: toasts(app))
         assert toasts(app) == ["[bold]t\ngrowing: [heap] [/] \\x1b]0;t\\x07"]
 
 
@@ -90,7 +89,7 @@ async def test_memory_input_refusal_shows_typed_markup(hostile_pid):
             panel.query_one("#hex-input", Input).focus()
             panel.query_one("#hex-input", Input).value = ""
             await pilot.press(*text, "enter")
-            await wait_for(pilot, lambda t=text: any(t in s for s in toasts(app)), timeout=15)
+            await wait_for_pilot(pilot, lambda t=text: any(t in s for s in toasts(app)), timeout=15)
             assert text in panel.status
             assert text in text_of(panel.query_one("#hex-status", Static))
         assert any("'[N]' are allowed" in s for s in toasts(app))  # brackets kept, not eaten as markup
@@ -106,7 +105,7 @@ async def test_watch_input_refusal_shows_typed_markup(hostile_pid):
             target = pane.query_one("#watch-target", Input)
             target.value = ""
             await pilot.press(*text, "enter")
-            await wait_for(pilot, lambda t=text: t in text_of(pane.query_one("#watch-notice", Static)), timeout=15)
+            await wait_for_pilot(pilot, lambda t=text: t in text_of(pane.query_one("#watch-notice", Static)), timeout=15)
             assert any(text in s for s in toasts(app))
         await pilot.press("q")
     assert proc_status(hostile_pid)["TracerPid"] == "0"
@@ -115,15 +114,15 @@ async def test_watch_input_refusal_shows_typed_markup(hostile_pid):
 async def test_app_on_a_hostile_target_shows_names_as_text(hostile_pid):
     app = make_app(hostile_pid, smaps_every=1)
     async with app.run_test(size=(160, 40), notifications=True) as pilot:
-        await wait_for(pilot, lambda: app.last_sample is not None, timeout=15)
+        await wait_for_pilot(pilot, lambda: app.last_sample is not None, timeout=15)
         assert "\\x1b]0;pwned\\x07" in text_of(app.query_one(TargetHeader))
         await pilot.press("7")  # the audit: its busy-threads cell names "[/]" and "[bold red]x"
-        await wait_for(pilot, lambda: app.audit_runs > 0, timeout=20)
+        await wait_for_pilot(pilot, lambda: app.audit_runs > 0, timeout=20)
         table = app.query_one(AuditPanel).query_one(DataTable)
         evidence = " ".join(str(table.get_cell(k.value, "evidence")) for k in table.rows)
         assert all(t in evidence for t in THREADS), evidence
         await pilot.press("2")
-        await wait_for(pilot, lambda: app.query_one("#mappings-table", DataTable).row_count > 0, timeout=15)
+        await wait_for_pilot(pilot, lambda: app.query_one("#mappings-table", DataTable).row_count > 0, timeout=15)
         names = [app.query_one("#mappings-table", DataTable).get_row_at(i)[5].plain
                  for i in range(app.query_one("#mappings-table", DataTable).row_count)]
         assert "]a\\x1b[?1049l" in names and "bad\\xff\\xfe\\x9b[31m\\u202ename" in names, names

@@ -21,6 +21,7 @@ from hftmem_tui.model.audit import fmt_kb
 from hftmem_tui.model.history import History, MappingGrowth, mapping_key
 from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.ui.textupdate import set_text
+from hftmem_tui.textsafe import visible as visible_text
 
 if TYPE_CHECKING:
     from hftmem_tui.sources.procfs import Mapping
@@ -58,7 +59,7 @@ def row_cells(m: Mapping, growth: MappingGrowth | None, growing: bool) -> tuple:
     style = GROWING_STYLE if growing else ""
     name = display_name(m)
     return (f"{m.start:012x}", _num(m.size_kb), _num(m.rss_kb), _num(m.dirty_kb), m.mode,
-            Text(("▲ " if growing else "") + name, style=style),
+            Text(("▲ " if growing else "") + visible_text(name), style=style),
             Text(f"{g:+,}" if g else "0", style=style), _num(m.swap_kb), _num(m.locked_kb), _num(m.anon_huge_kb))
 
 
@@ -145,7 +146,7 @@ class MappingTable(Vertical):
         dirty = sum(m.dirty_kb for m in self._mappings)
         grew = sum(1 for m in self._mappings if history.growing(mapping_key(m)))
         when = time.strftime("%H:%M:%S", time.localtime(history.mappings_time or 0))
-        filt = f"  filter '{self.filter_text}': {len(visible)} shown" if self.filter_text else ""
+        filt = f"  filter '{visible_text(self.filter_text)}': {len(visible)} shown" if self.filter_text else ""
         arrow = "↓" if self.sort_reverse else "↑"
         set_text(self.query_one("#mappings-summary", Static), Text.assemble(
             (f"{len(self._mappings)} mappings", "bold"), f"  total {fmt_kb(total)}  RSS {fmt_kb(rss)}  dirty {fmt_kb(dirty)}",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from hftmem_tui.feeds.recording_writer import RecordingWriter, SampleEncoder, encode_line, make_header
 from hftmem_tui.feeds.sampler import LiveSampler, ProcessReplaced, TargetGone
+from hftmem_tui.textsafe import visible
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
     full); in every case the file ends well formed up to its last complete line. ``progress``
     gets a status line after each sample (the CLI shows it on a terminal only).
     """
-    log = log or (lambda line: sys.stderr.write(f"hftmem: {line}\n"))
+    log = log or (lambda line: sys.stderr.write(f"hftmem: {visible(line)}\n"))  # paths and names are outside text
     stop = stop or threading.Event()
     old_handlers = _install_stop_handlers(stop) if threading.current_thread() is threading.main_thread() else {}
     writer = RecordingWriter(out, max_bytes=opts.max_bytes, rotate=opts.rotate)

@@ -27,10 +27,11 @@ from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
 from hftmem_tui.model.audit import fmt_kb
-from hftmem_tui.model.history import History, MappingGrowth, MappingKey, mapping_key
+from hftmem_tui.model.history import History, MappingGrowth, MappingKey
 from hftmem_tui.feeds.sample import Sample
-from hftmem_tui.ui.row_table import Column, RowTable, printable
+from hftmem_tui.ui.row_table import Column, RowTable
 from hftmem_tui.ui.textupdate import set_text
+from hftmem_tui.textsafe import visible as visible_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -78,7 +79,7 @@ def row_cells(m: Mapping, growth: MappingGrowth | None, growing: bool) -> tuple:
     style = GROWING_STYLE if growing else ""
     name = display_name(m)
     return (f"{m.start:012x}", _num(m.size_kb), _num(m.rss_kb), _num(m.dirty_kb), m.mode,
-            Text(("▲ " if growing else "") + name, style=style),
+            Text(("▲ " if growing else "") + visible_text(name), style=style),
             Text(f"{g:+,}" if g else "0", style=style), _num(m.swap_kb), _num(m.locked_kb), _num(m.anon_huge_kb))
 
 
@@ -305,7 +306,7 @@ class MappingTable(Vertical):
         table.set_index(index.rows, cursor_key=cursor)
         prep = index.prepared
         when = time.strftime("%H:%M:%S", time.localtime(self._mappings_time or 0))
-        filt = f"  filter '{printable(self.filter_text)}': {len(index.rows)} shown" if self.filter_text else ""
+        filt = f"  filter '{visible_text(self.filter_text)}': {len(index.rows)} shown" if self.filter_text else ""
         arrow = "↓" if self.sort_reverse else "↑"
         set_text(self.query_one("#mappings-summary", Static), Text.assemble(
             (f"{len(prep.mappings)} mappings", "bold"),

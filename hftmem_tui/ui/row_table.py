@@ -10,7 +10,6 @@ rows is one ``refresh_rows`` call. Cursor, keys, header clicks and the look foll
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
@@ -26,19 +25,10 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from hftmem_tui.textsafe import visible
+
 Cell = str | Text
 PAD = 1  # blank cells either side of every column, as DataTable's cell_padding=1
-
-# C0, DEL and C1 controls: a terminal takes them as commands, so they are drawn as \xNN.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def printable(s: str) -> str:
-    """``s`` with every C0/C1 control and DEL as a visible ``\\xNN`` escape; never raises."""
-    if _CONTROLS.search(s) is None:  # the common case: no copy
-        return s
-    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
-
 
 @dataclass(frozen=True, slots=True)
 class Column:
@@ -53,7 +43,7 @@ class RowTable(ScrollView, can_focus=True):
     """Rows by key, drawn on demand: ``cells(key)`` gives a row's cells when it comes on screen.
 
     ``cells`` returns one ``str`` or ``Text`` per column; a ``str`` is plain text (never markup),
-    a ``Text`` adds its style, and every cell's control characters are shown escaped.
+    a ``Text`` adds its style, and every cell goes through ``textsafe.visible`` (controls escaped).
     ``row_style(key)`` may give the whole row a style. Keys: up/down/pgup/pgdn/home/end move
     the cursor; the wheel scrolls; a click on a header posts ``HeaderSelected``.
     """
@@ -191,7 +181,7 @@ class RowTable(ScrollView, can_focus=True):
     @staticmethod
     def _fit(text: str, width: int) -> str:
         """One padded cell: control characters escaped, cut with '…' or padded to ``width``."""
-        text = printable(text)
+        text = visible(text)
         if cell_len(text) > width:
             cut = Text(text, end="")
             cut.truncate(width, overflow="ellipsis")

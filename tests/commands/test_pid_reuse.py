@@ -13,6 +13,7 @@ import textwrap
 import pytest
 
 from tests.conftest import ROOT
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1)")
 
@@ -129,9 +130,7 @@ def test_record_ends_with_replaced_and_writes_nothing_of_the_newcomer(tmp_path):
 
 
 def test_export_stops_serving_a_replaced_target(tmp_path):
-    from tests.commands.test_record_export import _free_port
-
-    res = _in_pid_namespace(tmp_path, "export", _free_port())
+    res = _in_pid_namespace(tmp_path, "export", free_port())
     assert "replaced by another process" in res["stderr"] and "its metrics stop here" in res["stderr"], res["stderr"]
     up = [line for line in res["metrics"].splitlines() if line.startswith("hftmem_target_up{")]
     assert up and up[0].endswith(" 0.0"), up

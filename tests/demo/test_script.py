@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from hftmem_tui.feeds.sampler import LiveSampler
 from hftmem_tui.sources.symbols import SymbolTable
 from hftmem_tui.sources.watchpoint import HW_LENGTHS
 from tests.conftest import ROOT, run_cli
+from tests.helpers import wait_for
 
 PID_LINE = re.compile(r"^demo engine pid (\d+):")
 
@@ -30,15 +30,6 @@ def engine_alive(pid: int) -> bool:
     except (OSError, StopIteration):
         return False
     return b"hftmem-engine" in cmd and " Z " not in state + " "
-
-
-def wait_gone(pid: int, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while engine_alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def tmp_names() -> set[str]:
@@ -102,7 +93,7 @@ def test_engine_dies_with_the_demo(demo_env, sig):
         proc.stdout.readline()  # mid-tour: the first chapter is done
         proc.send_signal(sig)
         proc.wait(timeout=10)
-        assert wait_gone(pid), f"engine {pid} outlived hftmem demo after {sig.name}"
+        wait_for(lambda: not engine_alive(pid), 5, f"engine {pid} to end with hftmem demo after {sig.name}")
         if sig == signal.SIGTERM:
             assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in proc.stderr.read()
     finally:

@@ -13,15 +13,15 @@ from hypothesis import strategies as st
 
 from hftmem_tui.feeds.recording import RecordedFeed, Recording, RecordingError
 from hftmem_tui.feeds.recording_check import MAX_LINE_BYTES
-from tests.feeds.test_recording import MAPS, _sample, _write
+from tests.helpers import MAPS, recorded_sample, write_recording
 
 N_SAMPLES = 5  # lines 2..6 are samples, line 7 the end line
 
 
 @pytest.fixture(scope="module")
 def base_lines(tmp_path_factory) -> list[bytes]:
-    path = _write(tmp_path_factory.mktemp("base") / "r.jsonl",
-                  [_sample(i, mappings=MAPS if i in (1, 4) else None) for i in range(1, N_SAMPLES + 1)])
+    path = write_recording(tmp_path_factory.mktemp("base") / "r.jsonl",
+                  [recorded_sample(i, mappings=MAPS if i in (1, 4) else None) for i in range(1, N_SAMPLES + 1)])
     return path.read_bytes().splitlines(keepends=True)
 
 
@@ -239,7 +239,7 @@ def test_a_long_line_under_the_limit_still_reads(base_lines, tmp_path):
 async def _replay(path) -> str:
     """Run the replay TUI (pilot) on ``path`` through every pane and the cursor keys; the bar text."""
     from hftmem_tui.ui.replay import ReplayApp, ReplayBar
-    from tests.ui.test_app import text_of
+    from tests.helpers import text_of
 
     app = ReplayApp(RecordedFeed(str(path)), at="start")
     async with app.run_test(size=(120, 40)) as pilot:

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from hftmem_tui.commands.progress import ProgressLine
+from hftmem_tui.commands.progress_line import ProgressLine
 from hftmem_tui.errors import SourceError
 from hftmem_tui.model.allocalarm import AllocReport, build_report, cpu_fractions, suggest_hot, window
 from hftmem_tui.probes import ALLOC_FUNCTIONS, AllocProbes, Offender, ProbeSpec, thread_cpu_ticks

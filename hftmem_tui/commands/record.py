@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     opts = RecordOptions(interval_s=args.interval, duration_s=args.duration, max_bytes=args.max_bytes,
                          rotate=args.rotate, smaps_every=max(1, args.smaps_every), perf=not args.no_perf,
                          engine=not args.no_engine)
-    from hftmem_tui.commands.progress import ProgressLine
+    from hftmem_tui.commands.progress_line import ProgressLine
 
     line = ProgressLine()
 

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import sys
 
-from hftmem_tui.commands.progress import ProgressLine
+from hftmem_tui.commands.progress_line import ProgressLine
 from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.feeds.snapshot import snapshot_json, take_snapshot
 from hftmem_tui.model.allocconfig import load_allocators

@@ -18,7 +18,7 @@ from textual.widgets import DataTable
 from textual.worker import get_current_worker
 
 from hftmem_tui.demo.chapters import Chapter, TourSample, chapter_names
-from hftmem_tui.demo.progress import TourProgress
+from hftmem_tui.demo.tour_state import TourProgress
 from hftmem_tui.demo.script import stop_engine
 from hftmem_tui.sources.engine import start_engine
 from hftmem_tui.errors import SourceError

@@ -22,6 +22,7 @@ from hftmem_tui.ui.app import HftmemApp
 from hftmem_tui.ui.audit_pane import AuditPanel
 from hftmem_tui.ui.header import TargetHeader
 from hftmem_tui.ui.memory_pane import MemoryPanel
+from hftmem_tui.ui.row_table import RowTable
 from hftmem_tui.ui.safe import cell, notify_plain, plain
 from hftmem_tui.ui.watch_pane import WatchPane
 from tests.hostile import BAD_UTF8, COMM, THREADS, start_hostile
@@ -122,9 +123,9 @@ async def test_app_on_a_hostile_target_shows_names_as_text(hostile_pid):
         evidence = " ".join(str(table.get_cell(k.value, "evidence")) for k in table.rows)
         assert all(t in evidence for t in THREADS), evidence
         await pilot.press("2")
-        await wait_for_pilot(pilot, lambda: app.query_one("#mappings-table", DataTable).row_count > 0, timeout=15)
-        names = [app.query_one("#mappings-table", DataTable).get_row_at(i)[5].plain
-                 for i in range(app.query_one("#mappings-table", DataTable).row_count)]
+        await wait_for_pilot(pilot, lambda: app.query_one("#mappings-table", RowTable).row_count > 0, timeout=15)
+        names = [app.query_one("#mappings-table", RowTable).get_row_at(i)[5].plain
+                 for i in range(app.query_one("#mappings-table", RowTable).row_count)]
         assert "]a\\x1b[?1049l" in names and "bad\\xff\\xfe\\x9b[31m\\u202ename" in names, names
         for key in "13456789":
             await pilot.press(key)

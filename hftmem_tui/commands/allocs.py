@@ -19,7 +19,7 @@ from hftmem_tui.model.allocalarm import AllocReport, build_report, cpu_fractions
 from hftmem_tui.probes import ALLOC_FUNCTIONS, AllocProbes, Offender, ProbeSpec, thread_cpu_ticks
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.perf.calibration import cost_per_call
-from hftmem_tui.sources.shutdown import unwind_on_hangup
+from hftmem_tui.sources.shutdown import paced, unwind_on_hangup
 from hftmem_tui.textsafe import visible
 
 __all__ = ["run", "run_allocs"]
@@ -77,10 +77,10 @@ def _wait(probes: AllocProbes, seconds: float, label: str) -> None:
     end = time.monotonic() + seconds
     line = ProgressLine()  # on a terminal only: the report on stdout stays as it was
     try:
-        while (left := end - time.monotonic()) > 0:
-            line.update(f"{label} {seconds - left:.1f}/{seconds:g} s")
-            time.sleep(min(0.25, left))
+        for _ in paced(0.25, until=end):
             probes.refresh_threads()  # threads created meanwhile get counters too
+            line.update(f"{label} {seconds - max(0.0, end - time.monotonic()):.1f}/{seconds:g} s")
+        time.sleep(max(0.0, end - time.monotonic()))  # the window ends at `end`, not on a beat
     finally:
         line.clear()
 

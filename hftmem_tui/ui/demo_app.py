@@ -53,6 +53,9 @@ class TourApp(HftmemApp):
     #tour { dock: right; width: 42%; min-width: 34; }
     .tour-highlight { background: $warning 25%; }
     """
+    HELP_SECTION = "Tour"
+    HELP_HEADLINE = "hftmem demo — the guided tour on a demo engine hftmem started (and stops on quit)"
+    HELP_NOTE = "a focused pane's own keys win: in Memory b w f are formats and follow"
     BINDINGS = [  # reach the tour from any pane; a focused pane's own keys win (memory's b/w/f)
         Binding("n", "tour('next')", "next chapter"),
         Binding("p", "tour('previous')", "previous", show=False),
@@ -60,7 +63,7 @@ class TourApp(HftmemApp):
         Binding("b", "tour('toggle_bug')", "bug on/off"),
         Binding("f", "tour('fix')", "fix", show=False),
         Binding("w", "tour('watch')", "watch", show=False),
-        Binding("t", "focus_tour", "tour", show=False),
+        Binding("t", "focus_tour", "focus the tour", show=False),
     ]
 
     def __init__(self, feed, *, services: TargetServices, start: str | None = None,

@@ -48,7 +48,7 @@ from hftmem_tui.ui.mappings_pane import MappingTable
 from hftmem_tui.ui.messages import AuditChecked, SampleFailed, SampleReady, TargetExited
 from hftmem_tui.ui.overview_pane import OverviewPane
 from hftmem_tui.ui.perf_pane import PerfCounters
-from hftmem_tui.ui.themes import register_themes
+from hftmem_tui.ui.themes import pick_theme, register_themes
 from hftmem_tui.ui.watch_pane import WatchPane
 
 PANES = (("overview", "Overview"), ("mappings", "Mappings"), ("perf", "Perf"), ("allocators", "Allocators"),
@@ -168,6 +168,7 @@ class HftmemApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        pick_theme(self)
         self.query_one("#banner", Static).display = False
         self.cost_line.display = self.feed.live  # a recording's cost is not ours
         notes = list(getattr(self.feed, "notes", []) or [])

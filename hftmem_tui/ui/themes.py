@@ -13,7 +13,7 @@ from textual.app import App
 from textual.theme import Theme
 
 ANSI_THEME = "hftmem-16"
-SIXTEEN_COLOUR_TERMS = ("linux", "screen", "vt100", "vt220", "xterm", "ansi", "cons25")
+SIXTEEN_COLOUR_TERMS = ("linux", "screen", "vt100", "vt220", "ansi", "cons25")  # not "xterm": most are 256+
 
 HFTMEM_16 = Theme(
     name=ANSI_THEME,
@@ -60,7 +60,12 @@ def sixteen_colours(environ=os.environ) -> bool:
 
 
 def register_themes(app: App) -> None:
-    """Add hftmem's theme to ``app`` (next to Textual's); pick it on a 16-colour terminal."""
+    """Add hftmem's theme to ``app``, next to Textual's (all in the command palette)."""
     app.register_theme(HFTMEM_16)
-    if sixteen_colours():
+
+
+def pick_theme(app: App) -> None:
+    """Once running: hftmem's theme on a 16-colour terminal (never headless: tests and
+    screenshots look the same whatever terminal runs them)."""
+    if sixteen_colours() and not app.is_headless:
         app.theme = ANSI_THEME

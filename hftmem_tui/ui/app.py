@@ -51,8 +51,12 @@ from hftmem_tui.ui.perf_pane import PerfCounters
 from hftmem_tui.ui.themes import pick_theme, register_themes
 from hftmem_tui.ui.watch_pane import WatchPane
 
+# Short tab labels for narrow terminals (and beside the tour panel): the digits stay, the names shrink.
+SHORT = {"overview": "Over", "mappings": "Maps", "perf": "Perf", "allocators": "Pools", "latency": "Lat",
+         "memory": "Mem", "audit": "Audit", "watch": "Watch", "allocs": "Calls"}
 PANES = (("overview", "Overview"), ("mappings", "Mappings"), ("perf", "Perf"), ("allocators", "Allocators"),
          ("latency", "Latency"), ("memory", "Memory"), ("audit", "Audit"), ("watch", "Watch"), ("allocs", "Allocs"))
+NARROW_BELOW = 110  # columns: below this the tour panel goes under the panes (demo_app.py)
 MIN_SIZE = (60, 16)  # below this the panes cannot say anything useful: a notice instead
 AUDIT_EVERY_S = 5.0
 EXIT_GRACE_S = 5.0  # after SIGTERM/SIGHUP, how long a clean shutdown may take before a hard exit
@@ -85,6 +89,7 @@ class HftmemApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "hftmem"
     ENABLE_COMMAND_PALETTE = True  # with Textual's themes in it ("Change theme"), and ours (themes.py)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]  # Screen.-narrow in the CSS
     HELP_SECTION = "Anywhere"  # the help screen's title for these keys (keyhelp.py)
     HELP_HEADLINE = HELP_HEADLINE
     BINDINGS = [
@@ -94,7 +99,7 @@ class HftmemApp(App):
         Binding("z", "freeze", "freeze"),  # htop's Z; free in every pane, the tour and replay
         Binding("G", "toggle_graph", "braille/block graphs", show=False),
         *[Binding(str(n), f"show_index({n - 1})", PANES[n - 1][1] if n <= len(PANES) else f"pane {n}",
-                  show=n <= 3) for n in range(1, 10)],
+                  show=False) for n in range(1, 10)],  # the tab bar shows the digits: the footer keeps room
         Binding("a", "audit_now", "re-run the audit", show=False),
         Binding("escape", "leave_input", "leave the text box", show=False),
     ]
@@ -165,7 +170,7 @@ class HftmemApp(App):
         self.cost_line = InspectorCost(id="inspector-cost")
         yield self.cost_line
         yield Static(f"terminal too small: hftmem needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}", id="too-small")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         pick_theme(self)
@@ -192,6 +197,34 @@ class HftmemApp(App):
 
     def on_resize(self, event) -> None:
         self._check_size(event.size)
+        self.call_after_refresh(self.fit_tab_labels)
+
+    def fit_tab_labels(self) -> None:
+        """Full tab names when they fit, short ones when not, digits only (the active pane named) below that."""
+        try:
+            tabs = self.query_one(TabbedContent)
+        except NoMatches:
+            return
+        width = tabs.size.width or self.size.width
+        titles = dict(PANES)
+        ids = [p for p in self.pane_ids if p in titles]
+        active = tabs.active
+
+        def labels(style: str) -> dict[str, str]:
+            out = {}
+            for n, p in enumerate(ids, 1):
+                name = titles[p] if style == "full" or (style == "digits" and p == active) else SHORT[p]
+                out[p] = f"{n}" if style == "digits" and p != active else f"{n} {name}"
+            return out
+
+        for style in ("full", "short", "digits"):
+            chosen = labels(style)
+            if sum(len(t) + 2 for t in chosen.values()) <= width:  # a Tab pads its label by one cell each side
+                break
+        for p, label in chosen.items():
+            tab = tabs.get_tab(p)
+            if str(tab.label) != label:
+                tab.label = label
 
     def _check_size(self, size=None) -> None:
         w, h = size or self.size
@@ -240,6 +273,7 @@ class HftmemApp(App):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._update_pane(event.pane.id or "")
+        self.fit_tab_labels()  # in digits-only mode the active tab carries the name
         target = FOCUS.get(event.pane.id or "")
         if not target or event.pane.id != self.active_pane:
             return  # a stale activation: the user has moved on

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from rich.text import Text
 from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
@@ -65,6 +65,7 @@ FOCUS = {"mappings": "#mappings-table", "memory": "#hex-body", "audit": "#audit-
          "allocs": "#allocs-table"}
 
 HELP_HEADLINE = "hftmem attach — zero-stop view of one process (no ptrace, no signals, no writes)"
+HELP_MAX_WIDTH = 96  # the help's lines; the box is at most 100 columns wide (app.tcss)
 EXIT_HOOKS_WAIT_S = 5.0  # hooks run in parallel; one that hangs longer is abandoned (logged), the rest ran
 
 
@@ -78,7 +79,8 @@ class HelpScreen(ModalScreen[None]):
         self.text = text
 
     def compose(self) -> ComposeResult:
-        yield Static(self.text, id="help-text")
+        with VerticalScroll(id="help-box"):  # scrolls on a short terminal instead of losing its end
+            yield Static(self.text, id="help-text")
 
 
 class HftmemApp(App):
@@ -411,7 +413,8 @@ class HftmemApp(App):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
         else:
-            self.push_screen(HelpScreen(help_text(self, self.pane_ids, self.HELP_HEADLINE)))
+            width = max(40, min(HELP_MAX_WIDTH, self.size.width - 8))  # the box's border and padding: 6
+            self.push_screen(HelpScreen(help_text(self, self.pane_ids, self.HELP_HEADLINE, width)))
 
     def action_freeze(self) -> None:
         """z: freeze the display (sampling and the history go on), or resume at the newest sample."""

@@ -8,6 +8,7 @@ shows it (``App.get_key_display``).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -92,6 +93,8 @@ def wrap(title: str, items: list[str], width: int = HELP_WIDTH) -> Text:
     """``title`` padded to 10 columns, then the items, wrapped under each other."""
     out = Text()
     line = Text(f"{title:<10}", style="bold")
+    # An item longer than a line is cut at words: no line of the help is wider than ``width``.
+    items = [chunk for item in items for chunk in textwrap.wrap(item, max(20, width - 10))]
     for item in items:
         if line.cell_len + len(item) + 2 > width and line.plain.strip() != title:
             out.append_text(line)
@@ -104,16 +107,17 @@ def wrap(title: str, items: list[str], width: int = HELP_WIDTH) -> Text:
     return out
 
 
-def help_text(app, pane_ids: list[str], headline: str) -> Text:
-    """The whole help screen of ``app`` (an HftmemApp): panes, each pane's keys, then the app's keys."""
-    lines = [Text(headline, style="bold"), Text("")]
+def help_text(app, pane_ids: list[str], headline: str, width: int = HELP_WIDTH) -> Text:
+    """The whole help screen of ``app`` (an HftmemApp): panes, each pane's keys, then the app's keys,
+    wrapped at ``width`` columns."""
+    lines = [Text(line, style="bold") for line in textwrap.wrap(headline, width)] + [Text("")]
     lines.append(wrap("Panes", [f"{i + 1} {p}" for i, p in enumerate(pane_ids[:9])] +
-                      ["tab/shift+tab move between panes and widgets"]))
+                      ["tab/shift+tab move between panes and widgets"], width))
     for pane in pane_ids:
         table = PANE_KEYS.get(pane)
         if table is not None:
             lines.append(wrap(table.title, [f"{k} {d}" for k, d in entries(app, table.bindings)] +
-                              ([f"({table.note})"] if table.note else [])))
+                              ([f"({table.note})"] if table.note else []), width))
     for table in app_tables(app):
         items = [f"{k} {d}" for k, d in entries(app, table.bindings)]
         if table.title == "Anywhere":
@@ -121,7 +125,7 @@ def help_text(app, pane_ids: list[str], headline: str) -> Text:
         if table.note:
             items.append(f"({table.note})")
         if items:
-            lines.append(wrap(table.title, items))
+            lines.append(wrap(table.title, items, width))
     lines += [Text(""), Text("Quitting never leaves the target stopped or traced."),
               Text("Press escape or ? to close.", style="dim")]
     return Text("\n").join(lines)

@@ -186,3 +186,25 @@ async def test_ansi_theme_renders_with_16_colours_only():
                                                        colour.number < 16 and colour.triplet is None):
                             bad.add((pane, str(colour)))
         assert not bad, sorted(bad)[:10]
+
+
+async def test_readme_names_every_key_the_help_lists(tmp_path):
+    """One source of truth: each key of the attach, demo and replay bindings and of every pane's key table is in the README."""
+    from textual.keys import key_to_character
+
+    from hftmem_tui.ui.keyhelp import PANE_KEYS, app_tables
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    missing = []
+    for app in (attach_app(), recorded_tour_app(tmp_path / "tour.json"), replay_app()):
+        async with app.run_test(size=(120, 40)):
+            tables = [*PANE_KEYS.values(), *app_tables(app)]
+            for binding in (b for t in tables for b in t.bindings):
+                if binding.action.startswith(("show_index(", "move(")):
+                    continue  # the 1-9 rows and "arrows"
+                for key in binding.key.split(","):
+                    names = {key, key_to_character(key) or key, app.get_key_display(binding)}
+                    if not any(f"`{n}`" in readme for n in names):
+                        missing.append(f"{type(app).__name__}: {key} ({binding.description})")
+    assert not missing, sorted(set(missing))

@@ -39,10 +39,14 @@ def tour_on(pane: str | None = None):
     async def run_before(pilot) -> None:
         pilot.app.animation_level = "none"
         replay_tour(pilot.app)
+        for _ in range(3):  # the panel's first ChapterChanged shows the chapter's pane
+            await pilot.pause(0.1)
         if pane is not None:
             pilot.app.show_pane(pane)
-        for _ in range(3):
-            await pilot.pause(0.1)
+            for _ in range(3):
+                await pilot.pause(0.1)
+        pilot.app.clear_notifications()  # the "observed" toast would cover the panel
+        await pilot.pause(0.1)
 
     return run_before
 

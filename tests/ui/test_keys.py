@@ -119,7 +119,7 @@ async def test_help_lists_the_keys_of_the_app_it_is_in(tmp_path):
     async with tour.run_test(size=(120, 40)) as pilot:
         await pilot.press("question_mark")
         text = help_of(tour)
-        for key in ("n next chapter", "p previous", "c chapters", "b bug on/off", "f fix", "w watch", "t focus"):
+        for key in ("n next chapter", "p previous", "c chapters", "b bug on/off", "f fix", "w watch", "t tour"):
             assert key in text
     replay = replay_app()
     async with replay.run_test(size=(120, 40)) as pilot:
@@ -190,6 +190,7 @@ async def test_ansi_theme_renders_with_16_colours_only():
 
 async def test_readme_names_every_key_the_help_lists(tmp_path):
     """One source of truth: each key of the attach, demo and replay bindings and of every pane's key table is in the README."""
+    from textual.binding import Binding
     from textual.keys import key_to_character
 
     from hftmem_tui.ui.keyhelp import PANE_KEYS, app_tables
@@ -204,7 +205,7 @@ async def test_readme_names_every_key_the_help_lists(tmp_path):
                 if binding.action.startswith(("show_index(", "move(")):
                     continue  # the 1-9 rows and "arrows"
                 for key in binding.key.split(","):
-                    names = {key, key_to_character(key) or key, app.get_key_display(binding)}
+                    names = {key, key_to_character(key) or key, app.get_key_display(Binding(key, binding.action))}
                     if not any(f"`{n}`" in readme for n in names):
                         missing.append(f"{type(app).__name__}: {key} ({binding.description})")
     assert not missing, sorted(set(missing))

@@ -66,6 +66,7 @@ FOCUS = {"mappings": "#mappings-table", "memory": "#hex-body", "audit": "#audit-
 
 HELP_HEADLINE = "hftmem attach — zero-stop view of one process (no ptrace, no signals, no writes)"
 HELP_MAX_WIDTH = 96  # the help's lines; the box is at most 100 columns wide (app.tcss)
+FEED_CLOSE_WAIT_S = 0.3  # see run_exit_hooks
 EXIT_HOOKS_WAIT_S = 5.0  # hooks run in parallel; one that hangs longer is abandoned (logged), the rest ran
 
 
@@ -484,18 +485,21 @@ class HftmemApp(App):
         self._hooks_ran = True
         self._stop.set()
         threads = []
-        for fn, inline in [*reversed(self._exit_hooks), (self.feed.close, False)]:
+        now = time.monotonic()
+        # The feed's close may wait seconds for perf to print its last interval under load; perf dies
+        # with hftmem anyway (PR_SET_PDEATHSIG), so it gets a short wait. Hooks that detach get the long one.
+        hooks = [(fn, inline, self.exit_hooks_wait_s) for fn, inline in reversed(self._exit_hooks)]
+        for fn, inline, wait_s in [*hooks, (self.feed.close, False, min(FEED_CLOSE_WAIT_S, self.exit_hooks_wait_s))]:
             if inline:
                 self._run_hook(fn)
                 continue
             t = threading.Thread(target=self._run_hook, args=(fn,), daemon=True,
                                  name=f"hftmem-exit:{getattr(fn, '__qualname__', fn)}")
             t.start()
-            threads.append(t)
-        deadline = time.monotonic() + self.exit_hooks_wait_s
-        for t in threads:
+            threads.append((t, now + wait_s))
+        for t, deadline in threads:
             t.join(max(0.0, deadline - time.monotonic()))
-        self.exit_hooks_late = [t.name for t in threads if t.is_alive()]
+        self.exit_hooks_late = [t.name for t, _ in threads if t.is_alive()]
         for name in self.exit_hooks_late:
             self.log.error(f"exit hook still running after {self.exit_hooks_wait_s:g} s, abandoned: {name}")
         self._restore_signal_handlers()

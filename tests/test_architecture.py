@@ -52,3 +52,30 @@ def test_no_private_name_imported_across_modules():
                 found += [f"{path.relative_to(ROOT)}: from {node.module} import {a.name}"
                           for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
     assert not found, "\n".join(found)
+
+
+# Being changed on other branches; remove once merged.
+TEST_IMPORTS_PENDING = {
+    "tests/ui/test_tour_snapshot.py",  # imports SIZE and the utc fixture from tests/ui/test_snapshots.py
+}
+
+
+def test_no_test_module_imports_another_test_module():
+    """Test modules share code through tests/helpers.py and conftest fixtures, never by importing each other
+    (a test module's helpers would otherwise be a second helpers module nobody looks for)."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel in TEST_IMPORTS_PENDING:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                       else [node.module or "", *(f"{node.module}.{a.name}" for a in node.names)]
+                       if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            if isinstance(node, ast.ImportFrom) and node.level:
+                found.append(f"{rel}: relative import from {'.' * node.level}{node.module or ''}")
+            found += [f"{rel}: imports {m}" for m in modules
+                      if m.startswith("tests.") and m.rsplit(".", 1)[-1].startswith("test_")]
+    assert not found, "\n".join(found)

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from hftmem_tui.commands.progress import ProgressLine
 from hftmem_tui.errors import SourceError
 from hftmem_tui.model.allocalarm import AllocReport, build_report, cpu_fractions, suggest_hot, window
 from hftmem_tui.probes import ALLOC_FUNCTIONS, AllocProbes, Offender, ProbeSpec, thread_cpu_ticks
@@ -39,12 +40,12 @@ def run_allocs(pid: int, *, duration: float, warmup: float, hot: list[int] | str
         with AllocProbes(pid) as probes:
             cost = cost_per_call()
             cpu0, t0 = thread_cpu_ticks(pid), time.monotonic()
-            _wait(probes, warmup)
+            _wait(probes, warmup, f"allocs pid {pid}: warm-up")
             cpu1, t1 = thread_cpu_ticks(pid), time.monotonic()
             warm_cpu = cpu_fractions(cpu0, cpu1, t1 - t0, clk)
             hot_tids = _hot_threads(pid, hot, warm_cpu, cpu1)
             before, t1 = probes.counts(), time.monotonic()
-            _wait(probes, duration)
+            _wait(probes, duration, f"allocs pid {pid}: counting allocator calls")
             after, t2, cpu2 = probes.counts(), time.monotonic(), thread_cpu_ticks(pid)
             report = build_report(window(before, after), probes.thread_names, t2 - t1, hot_tids,
                                   cpu=cpu_fractions(cpu1, cpu2, t2 - t1, clk), cost_per_call_s=cost,
@@ -71,11 +72,16 @@ def _hot_threads(pid: int, hot: list[int] | str | None, warm_cpu: dict[int, floa
     return hot
 
 
-def _wait(probes: AllocProbes, seconds: float) -> None:
+def _wait(probes: AllocProbes, seconds: float, label: str) -> None:
     end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        time.sleep(min(0.25, left))
-        probes.refresh_threads()  # threads created meanwhile get counters too
+    line = ProgressLine()  # on a terminal only: the report on stdout stays as it was
+    try:
+        while (left := end - time.monotonic()) > 0:
+            line.update(f"{label} {seconds - left:.1f}/{seconds:g} s")
+            time.sleep(min(0.25, left))
+            probes.refresh_threads()  # threads created meanwhile get counters too
+    finally:
+        line.clear()
 
 
 def _allocs_json(pid: int, warmup: float, report: AllocReport, offenders: list[Offender], specs: list[ProbeSpec],

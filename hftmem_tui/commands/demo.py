@@ -13,10 +13,15 @@ def run(args: argparse.Namespace) -> int:
     Raises SourceError when the demo engine cannot be built, started or read.
     """
     if args.script:
+        from hftmem_tui.commands.progress import ProgressLine
         from hftmem_tui.demo.script import run_script
 
         chapters = [find_chapter(args.chapter)] if args.chapter else list(CHAPTERS)
-        return run_script(chapters, out=lambda line: print(line, flush=True))
+        line = ProgressLine()
+        try:
+            return run_script(chapters, out=lambda text: print(text, flush=True), status=line)
+        finally:
+            line.clear()
     from hftmem_tui.ui.demo_app import run_tour  # the TUI: loaded only without --script
 
     return run_tour(start=args.chapter, refresh_s=args.refresh)

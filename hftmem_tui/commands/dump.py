@@ -5,9 +5,23 @@ from __future__ import annotations
 import argparse
 
 from hftmem_tui.commands.args import parse_address
+from hftmem_tui.errors import SourceError
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.memory import format_x, read_memory
-from hftmem_tui.sources.symbols import SymbolTable, check_symbol_expr
+from hftmem_tui.sources.procfs.lookup import visible
+from hftmem_tui.sources.symbols import SymbolTable, check_symbol_expr, exe_path_of
+
+
+def check_gdb_path(pid: int) -> None:
+    """Refuse, before gdb starts, an executable whose path gdb cannot be given in one MI line.
+
+    Raises SourceError (a newline or control character in the path), NoSuchProcess, AccessDenied.
+    """
+    path = exe_path_of(pid)
+    if visible(path) != path:
+        raise SourceError(f"the executable of process {pid} is '{visible(path)}': its path holds a control "
+                          "character (a newline?) that cannot be passed to gdb, so its symbols cannot be read; "
+                          "give an address instead, or run the program from a plain path")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     length = args.len
     if address is None:
         check_symbol_expr(args.what)  # refuse anything but a plain symbol path before gdb sees it
+        check_gdb_path(args.pid)
         with SymbolTable.for_pid(args.pid) as table:
             resolved = table.resolve_expr(args.what)
             address = table.runtime_address(resolved, args.pid)

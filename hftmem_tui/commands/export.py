@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
 import signal
+import socket
 import sys
 import threading
 import time
@@ -35,7 +37,7 @@ from hftmem_tui.sources import procfs
 from hftmem_tui.sources.engine import SCENARIOS
 from hftmem_tui.errors import SourceError
 from hftmem_tui.feeds.sample import Sample, TargetInfo
-from hftmem_tui.feeds.sampler import LiveSampler, TargetGone
+from hftmem_tui.feeds.sampler import LiveSampler, ProcessReplaced, TargetGone
 
 KIB = 1024
 TREND_WINDOW_S = 600.0  # the leak fit's window (model.trend default): 10 min of RSS history
@@ -278,10 +280,13 @@ def _sample_loop(sampler: LiveSampler, state: TargetState, stop: threading.Event
         start = time.monotonic()
         try:
             s = sampler.sample()
-        except TargetGone:
+        except TargetGone as e:
             with state.lock:
                 state.up = False
-            log(f"target {sampler.pid} exited: serving hftmem_target_up 0 until stopped")
+            if isinstance(e, ProcessReplaced):  # a newcomer's memory is never served under the old labels
+                log(f"{e}: its metrics stop here; serving hftmem_target_up 0 until stopped")
+            else:
+                log(f"target {sampler.pid} exited: serving hftmem_target_up 0 until stopped")
             return
         except SourceError as e:  # e.g. permission lost: say it once, keep serving what we have
             log(f"sampling {sampler.pid} failed: {e}")
@@ -311,16 +316,28 @@ def _bind(host: str, port: int, registry: CollectorRegistry):
         raise ExportError(f"cannot listen on {host}:{port}: {e}") from None
 
 
+def is_loopback(host: str, port: int) -> bool:
+    """Whether every address ``host`` resolves to is a loopback one (127/8, ::1): only this
+    machine can connect. 0.0.0.0, ::, a LAN address or a name that resolves outward are not."""
+    try:
+        addrs = {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+    except OSError:
+        return False
+    try:
+        return bool(addrs) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs)
+    except ValueError:
+        return False
+
+
 def serve(pid: int, host: str, port: int, opts: ExportOptions, *, stop: threading.Event | None = None,
           log=None) -> None:
     """Serve /metrics for ``pid`` on host:port until ``stop`` is set (SIGTERM/SIGINT set it when
-    called from the main thread). Raises the sampler's typed errors for a bad target and
-    ExportError when the address cannot be bound."""
-    import socket
-
+    called from the main thread). A non-loopback address is served after one warning line
+    saying what it exposes. Raises the sampler's typed errors for a bad target and ExportError
+    when the address cannot be bound."""
     log = log or (lambda line: sys.stderr.write(f"hftmem: {line}\n"))
     stop = stop or threading.Event()
-    procfs.check_target(pid)  # a bad pid fails before we bind anything
+    status = procfs.check_target(pid)  # a bad pid fails before we bind anything
     sampler = LiveSampler(pid, interval_s=opts.interval_s, smaps_every=opts.smaps_every,
                           budget=opts.budget, perf=opts.perf, engine=opts.engine)
     old = {}
@@ -339,6 +356,10 @@ def serve(pid: int, host: str, port: int, opts: ExportOptions, *, stop: threadin
         registry.register(_BuildInfo())
         registry.register(ProcessCollector(namespace="hftmem_exporter", registry=None))
         server, _thread = _bind(host, port, registry)
+        if not is_loopback(host, port):
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            log(f"warning: {where} is not a loopback address: the memory metrics of process {pid} "
+                f"({status.name!a}) are served, without authentication, to anyone who can reach {where}")
         info = sampler.start()  # perf starts from this (main) thread: it dies with us
         for note in sampler.notes:
             log(note)

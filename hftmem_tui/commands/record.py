@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from hftmem_tui.feeds.recording_writer import RecordingWriter, SampleEncoder, encode_line, make_header
-from hftmem_tui.feeds.sampler import LiveSampler, TargetGone
+from hftmem_tui.feeds.sampler import LiveSampler, ProcessReplaced, TargetGone
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ class RecordOptions:
 
 @dataclass(frozen=True, slots=True)
 class RecordResult:
-    reason: str  # "target exited" | "duration reached" | "size cap" | "stopped by SIGTERM"...
+    reason: str  # "target exited" | "process N was replaced by ..." | "duration reached" | "size cap" | "stopped by SIGTERM"...
     samples: int
     parts: int
 
@@ -50,13 +50,25 @@ def _install_stop_handlers(stop: threading.Event) -> dict:
     return old
 
 
+def _say_end(log, reason: str, pid: int, out: str, samples: int, opts: RecordOptions) -> None:
+    """The one stderr line for an end the user did not ask for (a stop on request says nothing)."""
+    if reason == "target exited":
+        log(f"target {pid} exited; recorded {samples} samples to {out}")
+    elif reason.startswith(f"process {pid} was replaced"):
+        log(f"{reason}: recording stops; recorded {samples} samples of the original to {out}")
+    elif reason == "size cap":
+        log(f"{out} reached --max-bytes {opts.max_bytes}; recorded {samples} samples "
+            f"(add --rotate K to keep recording)")
+
+
 def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | None = None,
-           log=None) -> RecordResult:
+           log=None, progress=lambda _text: None) -> RecordResult:
     """Record ``pid`` into ``out`` until the target exits, the duration passes, the size cap is
     hit, or ``stop`` is set (signals set it when called from the main thread).
 
     Raises the typed errors of LiveSampler.start (bad target) and RecordingError (bad path, disk
-    full); in every case the file ends well formed up to its last complete line.
+    full); in every case the file ends well formed up to its last complete line. ``progress``
+    gets a status line after each sample (the CLI shows it on a terminal only).
     """
     log = log or (lambda line: sys.stderr.write(f"hftmem: {line}\n"))
     stop = stop or threading.Event()
@@ -89,6 +101,9 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
         while True:
             try:
                 s = sampler.sample()
+            except ProcessReplaced as e:  # the pid names a newcomer: nothing of it is written
+                reason = str(e)
+                break
             except TargetGone:
                 reason = "target exited"
                 break
@@ -102,6 +117,8 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
                 writer.next_file(header())
                 line = encode_line(encoder.encode(s, first_in_file=True))
             writer.write_sample(line)
+            progress(f"recording pid {pid}: {writer.samples} samples, {writer.size / 1e6:.1f} MB in {out}, "
+                     f"{time.monotonic() - t0:.0f} s (Ctrl-C ends it cleanly)")
             tick += 1
             next_at = t0 + tick * opts.interval_s
             now = time.monotonic()
@@ -116,11 +133,7 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
                 reason = f"stopped by {signal.Signals(sig).name}" if sig else "stopped"
                 break
         writer.end(reason)
-        if reason == "target exited":
-            log(f"target {pid} exited; recorded {writer.samples} samples to {out}")
-        elif reason == "size cap":
-            log(f"{out} reached --max-bytes {opts.max_bytes}; recorded {writer.samples} samples "
-                f"(add --rotate K to keep recording)")
+        _say_end(log, reason, pid, out, writer.samples, opts)
         return RecordResult(reason, writer.samples, writer.part)
     finally:
         writer.close()
@@ -138,5 +151,16 @@ def run(args: argparse.Namespace) -> int:
     opts = RecordOptions(interval_s=args.interval, duration_s=args.duration, max_bytes=args.max_bytes,
                          rotate=args.rotate, smaps_every=max(1, args.smaps_every), perf=not args.no_perf,
                          engine=not args.no_engine)
-    record(args.pid, args.out, opts)
+    from hftmem_tui.commands.progress import ProgressLine
+
+    line = ProgressLine()
+
+    def log(text: str) -> None:
+        line.clear()  # a notice on its own line, the progress line redrawn after the next sample
+        sys.stderr.write(f"hftmem: {text}\n")
+
+    try:
+        record(args.pid, args.out, opts, log=log, progress=line)
+    finally:
+        line.clear()
     return 0

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 import time
 
+from hftmem_tui.errors import SourceError
+from hftmem_tui.feeds.sampler import ProcessIdentity, ProcessReplaced
 from hftmem_tui.sources.perf.breakpoints import PerfWatch
 from hftmem_tui.sources.shutdown import unwind_on_hangup
 from hftmem_tui.watch.controller import prepare_watch
@@ -33,10 +35,25 @@ def run_watch(pid: int, target: str, *, access: str = "write", count: int | None
     if note:
         err.write(f"hftmem: {note}\n")
         err.flush()
+    identity = ProcessIdentity.of(pid)  # (pid, start time): the watch is on this process only
     with unwind_on_hangup():
-        if backend == "perf":
-            return _watch_perf(pid, spec, count, timeout, max_rate, out)
-        return _watch_gdb(pid, spec, count, timeout, max_rate, out)
+        try:
+            if backend == "perf":
+                return _watch_perf(pid, spec, count, timeout, max_rate, out)
+            return _watch_gdb(pid, spec, count, timeout, max_rate, out)
+        finally:
+            _say_if_replaced(identity, err)
+
+
+def _say_if_replaced(identity: ProcessIdentity, err) -> None:
+    """The watch ended because its process exited and the pid now names another: say replaced."""
+    try:
+        identity.check()
+    except ProcessReplaced as e:
+        err.write(f"hftmem: {e}: the watch ended with the original process; nothing was armed on the new one\n")
+        err.flush()
+    except SourceError:
+        pass
 
 
 def _print(out, text: str) -> None:

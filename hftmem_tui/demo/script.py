@@ -12,6 +12,7 @@ control socket is abstract and the sampler writes nothing, so nothing is left in
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -93,14 +94,41 @@ def format_result(r: ChapterResult) -> str:
     return f"{r.chapter:<16} {state:<13} {r.seconds:4.1f} s  {r.observation.summary}"
 
 
+def _warn(line: str) -> None:
+    sys.stderr.write(f"hftmem: {line}\n")
+    sys.stderr.flush()
+
+
+class _ProgressSaver:
+    """Saves the tour's progress after each chapter; a state directory that cannot be written
+    (read-only home, full disk) is said once and the tour goes on."""
+
+    def __init__(self, path: Path | None, warn: Callable[[str], None]) -> None:
+        self.path, self.warn, self.failed = path, warn, False
+        self.progress = TourProgress.load(path, chapter_names())
+
+    def save(self) -> None:
+        if self.failed:
+            return
+        try:
+            self.progress.save(self.path)
+        except OSError as e:
+            self.failed = True
+            where = e.filename or self.path or "the state directory"
+            self.warn(f"tour progress not saved ({e.strerror or e}: {where}); the chapters run on")
+
+
 def run_script(chapters: Sequence[Chapter] = CHAPTERS, *, interval_s: float = SAMPLE_INTERVAL_S,
                out: Callable[[str], None] = print, progress_path: Path | None = None,
-               binary: Path | None = None) -> int:
+               binary: Path | None = None, warn: Callable[[str], None] = _warn,
+               status: Callable[[str], None] = lambda _text: None) -> int:
     """Run ``chapters`` on a fresh engine; print one line each; 0 when every one was observed.
 
-    Raises SourceError subclasses (engine cannot be built/started, not readable) for the CLI.
+    ``warn`` gets one-line notices (progress not saved); ``status`` a progress line while a
+    chapter runs ("" when it ends). Raises SourceError subclasses (engine cannot be
+    built/started, not readable) for the CLI.
     """
-    progress = TourProgress.load(progress_path, chapter_names())
+    saver = _ProgressSaver(progress_path, warn)
     results: list[ChapterResult] = []
     t0 = time.monotonic()
     with unwind_on_hangup():
@@ -111,13 +139,16 @@ def run_script(chapters: Sequence[Chapter] = CHAPTERS, *, interval_s: float = SA
                     raise NotAnEngine(f"cannot read the demo engine's stats block: {'; '.join(sampler.notes)}")
                 out(f"demo engine pid {proc.pid}: {len(chapters)} chapter(s), each bug on until observed, then off")
                 control = EngineControl(proc.pid)
-                for chapter in chapters:
+                for i, chapter in enumerate(chapters, 1):
+                    status(f"[{i}/{len(chapters)}] {chapter.name}: {chapter.scenario} on, watching for it "
+                           f"(up to {chapter.timeout_s:.0f} s)")
                     r = run_chapter(sampler, control, chapter, interval_s=interval_s)
+                    status("")
                     results.append(r)
                     out(format_result(r))
                     if r.ok:
-                        progress.observed[chapter.name] = r.observation.summary
-                    progress.save(progress_path)
+                        saver.progress.observed[chapter.name] = r.observation.summary
+                    saver.save()
         finally:
             stop_engine(proc)
     ok = sum(r.ok for r in results)

@@ -17,19 +17,22 @@ Format ``hftmem-recording`` version 1, one JSON object per line, each line writt
 - last, ``{"type": "end", "reason": ..., "samples": N}`` when the recorder stops on purpose
   (target exited, duration reached, size cap, rotated, stopped by a signal).
 
-Writing is feeds/recording_writer.py; reading gives back the Samples the sampler produced.
+Writing is feeds/recording_writer.py; reading gives back the Samples the sampler produced. A file
+is input like any other: each line is checked against the format (feeds/recording_check.py) and
+a line that does not follow it is skipped with its line number and reason, never trusted.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hftmem_tui.errors import SourceError
 from hftmem_tui.feeds.feed import FeedEnded
+from hftmem_tui.feeds.recording_check import (MAX_LINE_BYTES, TIME_MAX, BadRecord, array, build, integer, number,
+                                              numbers, obj, optional, parse_line, text, texts, what)
 from hftmem_tui.feeds.sample import Allocator, PerfInterval, Sample, TargetInfo
 from hftmem_tui.model.allocators import ArenaView, PoolView, RingView
 from hftmem_tui.model.decode import EngineStats
@@ -52,75 +55,135 @@ def recording_oserror(path: str, e: OSError, doing: str) -> RecordingError:
 
 # --------------------------------------------------------------------------- reading
 
+READ_CHUNK = 1 << 20  # a longer line is measured in chunks first, and read whole only if allowed
+MAX_SKIPS_KEPT = 100  # a file of garbage keeps this many reasons (and the count), not one per line
+
 
 @dataclass(frozen=True, slots=True)
 class Damage:
-    """Where a recording stops being readable."""
+    """One line of a recording that was skipped, and why."""
 
-    line: int  # 1-based line number of the damaged line
+    line: int  # 1-based line number of the skipped line
     offset: int  # byte offset of its start
     reason: str
     samples_before: int
 
     def message(self, path: str) -> str:
-        return (f"{path}: line {self.line} (byte {self.offset}) {self.reason}; "
-                f"read {self.samples_before} samples up to there")
+        return f"{path}: line {self.line} (byte {self.offset}) {self.reason}: skipped"
+
+
+def _next_line(f) -> tuple[int, bytes | None, bool]:
+    """(size, bytes or None when over MAX_LINE_BYTES, ends with a newline) of the next line;
+    size 0 at the end of the file. An over-long line is measured chunk by chunk and dropped,
+    never held whole."""
+    first = f.readline(READ_CHUNK)
+    if len(first) < READ_CHUNK or first.endswith(b"\n"):
+        return len(first), first, first.endswith(b"\n")
+    start = f.tell() - len(first)
+    size, complete = len(first), False
+    del first
+    while part := f.readline(READ_CHUNK):
+        size += len(part)
+        if part.endswith(b"\n"):
+            complete = True
+            break
+    if size > MAX_LINE_BYTES:
+        return size, None, complete
+    end = f.tell()
+    f.seek(start)
+    raw = f.read(size)  # long but within the limit: read it whole, once
+    f.seek(end)
+    return size, raw, complete
+
+
+def _header_line(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.readline(1 << 20)
+    except IsADirectoryError:
+        raise RecordingError(f"cannot read recording {path}: it is a directory") from None
+    except OSError as e:
+        raise recording_oserror(path, e, "read") from None
 
 
 class Recording:
     """One recording file. ``open`` checks the header; ``records()`` / ``samples()`` stream the
-    rest and stop at the first truncated or corrupt line, setting ``damage`` (and ``notice``)."""
+    rest, skipping each line that does not follow the format: ``skipped`` (the first
+    MAX_SKIPS_KEPT), ``skipped_count``, ``damage`` (the first) and ``notice`` say which and why."""
 
     def __init__(self, path: str, header: dict, header_bytes: int) -> None:
         self.path = path
         self.header = header
         self._start = header_bytes
-        self.damage: Damage | None = None
+        self.skipped: list[Damage] = []
+        self.skipped_count = 0
+        self.samples_read = 0
         self.end: dict | None = None
         self.trailing_after_end = False
 
     @classmethod
     def open(cls, path: str) -> Recording:
         """Read and check the header. Raises RecordingError (missing, unreadable, empty, not a
-        recording, an unsupported version)."""
-        try:
-            with open(path, "rb") as f:
-                first = f.readline(1 << 20)
-        except IsADirectoryError:
-            raise RecordingError(f"cannot read recording {path}: it is a directory") from None
-        except OSError as e:
-            raise recording_oserror(path, e, "read") from None
+        recording, an unsupported version, a header that does not follow the format)."""
+        first = _header_line(path)
         if not first:
             raise RecordingError(f"{path}: empty file, not a hftmem recording")
         try:
-            header = json.loads(first)
-        except ValueError:
+            header = parse_line(first)
+        except BadRecord as e:
+            if first.startswith(b'{"type":"header"') and first.endswith(b"\n"):
+                raise RecordingError(f"{path}: line 1, the header, {e}: not replayable") from None
             header = None
         if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("type") != "header":
             if not first.endswith(b"\n") and first.startswith(b'{"type":"header"'):
                 raise RecordingError(f"{path}: the header line is truncated: no sample was recorded")
             raise RecordingError(f"{path}: not a hftmem recording (no '{FORMAT}' header on line 1)")
-        if header.get("version") != VERSION:
-            raise RecordingError(f"{path}: recording format version {header.get('version')} is not "
+        version = header.get("version")
+        if version != VERSION:
+            shown = version if isinstance(version, int) and abs(version) < 1 << 31 else what(version)
+            raise RecordingError(f"{path}: recording format version {shown} is not "
                                  f"supported (this hftmem reads version {VERSION})")
         if not first.endswith(b"\n"):
             raise RecordingError(f"{path}: the header line is truncated: no sample was recorded")
+        try:
+            target_info(header)
+            check_header(header)
+        except BadRecord as e:
+            raise RecordingError(f"{path}: line 1, the header, {e}: not replayable") from None
         return cls(path, header, len(first))
 
     @property
+    def damage(self) -> Damage | None:
+        """The first skipped line (after iterating), else None."""
+        return self.skipped[0] if self.skipped else None
+
+    @property
     def notice(self) -> str | None:
-        """One line for the user when the file is damaged (after iterating), else None."""
-        return self.damage.message(self.path) if self.damage else None
+        """One line for the user when lines were skipped (after iterating), else None."""
+        if not self.skipped:
+            return None
+        first = self.skipped[0]
+        if self.skipped_count == 1:
+            return f"{first.message(self.path)}; read {self.samples_read} samples"
+        more = "; ".join(f"line {d.line} {d.reason}" for d in self.skipped[1:3])
+        return (f"{self.path}: {self.skipped_count} lines skipped, read {self.samples_read} samples; "
+                f"line {first.line} (byte {first.offset}) {first.reason}" + (f"; {more}" if more else "")
+                + ("; ..." if self.skipped_count > 3 else ""))
 
     @property
     def complete(self) -> bool:
         """True when the recorder wrote its end line (it stopped on purpose)."""
         return self.end is not None
 
-    def records(self) -> Iterator[dict]:
-        """The sample records as stored (mappings as rows or deltas), in order."""
-        self.damage, self.end = None, None
-        count = 0
+    def _skip(self, line: int, offset: int, reason: str) -> None:
+        self.skipped_count += 1
+        if len(self.skipped) < MAX_SKIPS_KEPT:
+            self.skipped.append(Damage(line, offset, reason, self.samples_read))
+
+    def numbered_records(self) -> Iterator[tuple[int, int, dict]]:
+        """(line number, byte offset, record) of every sample line that parses, in order; lines
+        that do not parse or are not records of the format are skipped (see ``skipped``)."""
+        self.skipped, self.skipped_count, self.samples_read, self.end = [], 0, 0, None
         try:
             f = open(self.path, "rb")
         except OSError as e:
@@ -128,32 +191,27 @@ class Recording:
         with f:
             f.seek(self._start)
             offset, lineno = self._start, 1
-            for raw in f:
+            while True:
+                size, raw, complete = _next_line(f)
+                if size == 0:
+                    return
                 lineno += 1
-                reason = None
-                rec = None
-                if not raw.endswith(b"\n"):
-                    reason = "is truncated (the recorder stopped mid-write)"
+                try:
+                    rec = _record(raw, size, complete)
+                except BadRecord as e:
+                    self._skip(lineno, offset, str(e))
                 else:
-                    try:
-                        rec = json.loads(raw)
-                    except ValueError as e:
-                        reason = f"is corrupt ({str(e).split(':')[0].lower()})"
-                    else:
-                        if not isinstance(rec, dict) or rec.get("type") not in ("sample", "end"):
-                            reason = "is not a sample record"
-                        elif rec["type"] == "sample" and not isinstance(rec.get("status"), dict):
-                            reason = "is a sample without status"
-                if reason is not None:
-                    self.damage = Damage(lineno, offset, reason, count)
-                    return
-                if rec["type"] == "end":
-                    self.end = rec
-                    self.trailing_after_end = bool(f.read(1))
-                    return
-                count += 1
-                offset += len(raw)
-                yield rec
+                    if rec["type"] == "end":
+                        self.end = rec
+                        self.trailing_after_end = bool(f.read(1))
+                        return
+                    yield lineno, offset, rec
+                offset += size
+
+    def records(self) -> Iterator[dict]:
+        """The sample records as stored (mappings as rows or deltas), in order."""
+        for _line, _offset, rec in self.numbered_records():
+            yield rec
 
     def target(self) -> TargetInfo:
         """The TargetInfo the header describes (start_ticks 0 if the header predates it)."""
@@ -163,124 +221,206 @@ class Recording:
         """Every sample as the Sample the sampler produced: mappings rebuilt from the last full
         read plus deltas; rollup and mappings None unless read at that sample (a part repeated
         at the top of a rotated file is not a new read); per-thread times and the engine's gap
-        histograms carried from their last (slow-cadence) read."""
+        histograms carried from their last (slow-cadence) read. A record whose fields do not
+        follow the format, or whose time steps back, is skipped with its reason."""
         decoder = SampleDecoder(self.header)
-        for rec in self.records():
-            yield decoder.decode(rec)
+        last: tuple[float, int] | None = None  # time and line of the last sample given
+        for line, offset, rec in self.numbered_records():
+            try:
+                s = decoder.decode(rec)
+                if last is not None and s.time < last[0]:
+                    raise BadRecord(f"steps back in time {last[0] - s.time:.3f} s before line {last[1]}")
+            except BadRecord as e:
+                self._skip(line, offset, str(e))
+                continue
+            decoder.commit()
+            last = (s.time, line)
+            self.samples_read += 1
+            yield s
 
 
-def _fields(cls, d: dict) -> dict:
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in d.items() if k in names}
+def _record(raw: bytes | None, size: int, complete: bool) -> dict:
+    """One line as a sample or end record; raises BadRecord."""
+    if raw is None:
+        raise BadRecord(f"is {size} bytes, over the {MAX_LINE_BYTES >> 20} MiB line limit")
+    if not complete:
+        raise BadRecord("is truncated (the recorder stopped mid-write)")
+    rec = parse_line(raw)
+    if not isinstance(rec, dict) or rec.get("type") not in ("sample", "end"):
+        raise BadRecord("is not a sample record")
+    if rec["type"] == "end":
+        text(rec.get("reason", ""), "the end line's reason")
+    return rec
 
 
-def _mapping(fields: list[str], row: list) -> procfs.Mapping:
-    return procfs.Mapping(**{k: v for k, v in zip(fields, row) if k in MAPPING_FIELDS})
+def check_header(header: dict) -> None:
+    """The header fields the reader uses beyond the target's identity. Raises BadRecord."""
+    optional(number, header.get("interval_s"), "interval_s", 1e-3, 86400.0)
+    if header.get("mapping_fields") is not None:
+        array(header["mapping_fields"], "mapping_fields", 64)
+        texts(header["mapping_fields"], "mapping_fields")
+    texts(header.get("notes") or [], "notes")
 
 
-def _view(d: dict) -> Allocator:
-    if "live" in d:
-        return PoolView(**_fields(PoolView, d))
-    if "used" in d:
-        return ArenaView(**_fields(ArenaView, d))
-    return RingView(**_fields(RingView, d))
-
-
-def _sched_from(d: dict | None) -> procfs.SchedInfo:
-    d = d or {}
-    return procfs.SchedInfo(d.get("policy", "?"), d.get("rt_priority", 0), d.get("nice", 0),
-                            frozenset(d.get("affinity", ())))
+def _sched_from(d: object) -> procfs.SchedInfo:
+    d = obj(d, "sched") if d is not None else {}
+    affinity = array(d.get("affinity", []), "sched.affinity", 1 << 16)
+    return procfs.SchedInfo(text(d.get("policy", "?"), "sched.policy"),
+                            integer(d.get("rt_priority", 0), "sched.rt_priority", -1000, 1000),
+                            integer(d.get("nice", 0), "sched.nice", -1000, 1000),
+                            frozenset(integer(c, "sched.affinity", 0, 1 << 20) for c in affinity))
 
 
 def target_info(header: dict) -> TargetInfo:
-    """The TargetInfo a recording's header describes."""
-    return TargetInfo(header.get("pid", 0), header.get("comm", "?"), header.get("exe"),
-                      tuple(header.get("cmdline") or ()), header.get("username"),
-                      header.get("target_start_time") or 0.0, header.get("host", "?"),
-                      _sched_from(header.get("sched")), bool(header.get("engine")),
-                      header.get("hftmem_version", "?"), int(header.get("target_start_ticks") or 0))
+    """The TargetInfo a recording's header describes, every field checked. Raises BadRecord."""
+    h = header
+    if "pid" not in h:
+        raise BadRecord("has no pid")
+    return TargetInfo(integer(h["pid"], "pid", 1, 1 << 31), text(h.get("comm", "?"), "comm"),
+                      optional(text, h.get("exe"), "exe"), texts(h.get("cmdline") or [], "cmdline"),
+                      optional(text, h.get("username"), "username"),
+                      number(h.get("target_start_time") or 0.0, "target_start_time", 0.0, TIME_MAX),
+                      text(h.get("host", "?"), "host"), _sched_from(h.get("sched")),
+                      bool(h.get("engine")), text(h.get("hftmem_version", "?"), "hftmem_version"),
+                      integer(h.get("target_start_ticks") or 0, "target_start_ticks", 0))
 
 
-def _perf(p: dict) -> PerfInterval:
-    return PerfInterval(p.get("timestamp_s") or 0.0, p.get("span_s") or 0.0, p.get("intervals") or 0,
-                        dict(p.get("values") or {}), frozenset(p.get("unsupported") or ()),
-                        frozenset(p.get("not_counted") or ()))
+def _view(d: object, where: str) -> Allocator:
+    d = obj(d, where)
+    if "live" in d:
+        return build(PoolView, d, where)
+    if "used" in d:
+        return build(ArenaView, d, where)
+    return build(RingView, d, where)
 
 
-def _engine(e: dict) -> EngineStats:
-    kw = _fields(EngineStats, e)
-    kw["magic"] = str(e.get("magic", "")).encode("ascii", "replace")
-    kw["max_gap_hist"] = tuple(e["max_gap_hist"])
-    kw["p999_gap_hist"] = tuple(e["p999_gap_hist"])
-    return EngineStats(**kw)
+def _or(d: dict, key: str, default):
+    v = d.get(key)
+    return default if v is None else v
+
+
+def _perf(p: object) -> PerfInterval:
+    p = obj(p, "perf")
+    return PerfInterval(number(_or(p, "timestamp_s", 0.0), "perf.timestamp_s"),
+                        number(_or(p, "span_s", 0.0), "perf.span_s"),
+                        integer(_or(p, "intervals", 0), "perf.intervals"),
+                        numbers(_or(p, "values", {}), "perf.values"),
+                        frozenset(texts(_or(p, "unsupported", []), "perf.unsupported")),
+                        frozenset(texts(_or(p, "not_counted", []), "perf.not_counted")))
+
+
+def _threads(rows: object) -> tuple[ThreadTimes, ...]:
+    out = []
+    for i, row in enumerate(array(rows, "threads")):
+        r = array(row, f"threads[{i}]", 3)
+        if len(r) != 3:
+            raise BadRecord(f"threads[{i}] has {len(r)} items, not 3")
+        out.append(ThreadTimes(integer(r[0], f"threads[{i}]", 0), number(r[1], f"threads[{i}]"),
+                               number(r[2], f"threads[{i}]")))
+    return tuple(out)
+
+
+def _need(rec: dict, key: str):
+    if key not in rec:
+        raise BadRecord(f"has no {key}")
+    return rec[key]
 
 
 class SampleDecoder:
     """Sample records of one file, in order -> Samples. Keeps what the encoder wrote only now
-    and then: the full mapping table (for deltas), per-thread times, the gap histograms."""
+    and then: the full mapping table (for deltas), per-thread times, the gap histograms.
+    ``decode`` checks a record whole before the caller ``commit``s what it carries forward, so
+    a skipped record changes nothing."""
 
     def __init__(self, header: dict) -> None:
         self.header = header
         self.info = target_info(header)
-        self.fields = header.get("mapping_fields") or list(MAPPING_FIELDS)
+        self.fields = tuple(header.get("mapping_fields") or MAPPING_FIELDS)
         self.current: dict[tuple[int, str], procfs.Mapping] | None = None
         self.threads: tuple[ThreadTimes, ...] = ()
         self.hists: dict | None = None
+        self._next: tuple = (self.info, self.current, self.threads, self.hists)
 
-    def _mappings(self, rec: dict) -> tuple[procfs.Mapping, ...] | None:
-        """This sample's full table if smaps was read at it (a full read or a delta), else None."""
+    def _mapping(self, row: object, where: str) -> procfs.Mapping:
+        r = array(row, where, len(self.fields))
+        return build(procfs.Mapping, dict(zip(self.fields, r)), where)
+
+    def _mappings(self, rec: dict) -> tuple[dict | None, tuple[procfs.Mapping, ...] | None]:
+        """The table carried forward, and this sample's full table if smaps was read at it."""
+        current = self.current
         if "mappings" in rec:
-            self.current = {}
-            for row in rec["mappings"]:
-                m = _mapping(self.fields, row)
-                self.current[(m.start, m.path)] = m
+            current = {}
+            for i, row in enumerate(array(rec["mappings"], "mappings")):
+                m = self._mapping(row, f"mappings[{i}]")
+                current[(m.start, m.path)] = m
             if "mappings_time" in rec:  # repeated at the top of a file, read earlier
-                return None
-        elif "mappings_delta" in rec and self.current is not None:
-            d = rec["mappings_delta"]
-            for start, path in d.get("vanished", []):
-                self.current.pop((start, path), None)
-            for row in d.get("changed", []) + d.get("new", []):
-                m = _mapping(self.fields, row)
-                self.current[(m.start, m.path)] = m
+                return current, None
+        elif "mappings_delta" in rec and current is not None:
+            d = obj(rec["mappings_delta"], "mappings_delta")
+            current = dict(current)
+            for i, pair in enumerate(array(d.get("vanished", []), "mappings_delta.vanished")):
+                p = array(pair, f"mappings_delta.vanished[{i}]", 2)
+                if len(p) != 2:
+                    raise BadRecord(f"mappings_delta.vanished[{i}] is not a [start, path] pair")
+                current.pop((integer(p[0], "mappings_delta.vanished"), text(p[1], "mappings_delta.vanished")), None)
+            for key in ("changed", "new"):
+                for i, row in enumerate(array(d.get(key, []), f"mappings_delta.{key}")):
+                    m = self._mapping(row, f"mappings_delta.{key}[{i}]")
+                    current[(m.start, m.path)] = m
         else:
-            return None
-        return tuple(sorted(self.current.values(), key=lambda m: m.start))
+            return current, None
+        return current, tuple(sorted(current.values(), key=lambda m: m.start))
 
-    def _process(self, rec: dict) -> ProcessInfo:
+    def _process(self, rec: dict, threads: tuple[ThreadTimes, ...]) -> ProcessInfo:
         """The identity is the header's; the counters are this sample's."""
-        h, p = self.header, rec.get("process", {})
+        i, p = self.info, obj(_or(rec, "process", {}), "process")
         return ProcessInfo(
-            pid=h.get("pid") or 0, name=h.get("comm") or "", cmdline=tuple(h.get("cmdline") or ()),
-            exe=h.get("exe"), username=h.get("username"), create_time=h.get("target_start_time") or 0.0,
-            cpu_percent=p.get("cpu_percent") or 0.0, rss=p.get("rss") or 0, vms=p.get("vms") or 0,
-            uss=None, pss=None, swap=None, num_threads=p.get("num_threads") or 0, threads=self.threads,
-            open_files=p.get("open_files"), num_fds=p.get("num_fds"))
+            pid=i.pid, name=i.comm, cmdline=i.cmdline, exe=i.exe, username=i.username, create_time=i.create_time,
+            cpu_percent=number(_or(p, "cpu_percent", 0.0), "process.cpu_percent"),
+            rss=integer(_or(p, "rss", 0), "process.rss"), vms=integer(_or(p, "vms", 0), "process.vms"),
+            uss=None, pss=None, swap=None, num_threads=integer(_or(p, "num_threads", 0), "process.num_threads"),
+            threads=threads, open_files=optional(integer, p.get("open_files"), "process.open_files"),
+            num_fds=optional(integer, p.get("num_fds"), "process.num_fds"))
+
+    def _engine(self, rec: dict) -> tuple[EngineStats | None, dict | None]:
+        hists = self.hists
+        e = rec.get("engine")
+        if e is None:
+            return None, hists
+        e = obj(e, "engine")
+        if "max_gap_hist" in e or "p999_gap_hist" in e:
+            hists = {k: _need(e, k) for k in ("max_gap_hist", "p999_gap_hist")}
+        if hists is None:
+            return None, hists
+        return build(EngineStats, {**e, **hists}, "engine"), hists
 
     def decode(self, rec: dict) -> Sample:
-        """One sample record (as Recording.records() yields it) as a Sample."""
-        if self.info.start_ticks == 0 and isinstance(rec.get("stat"), dict):
-            # a header without target_start_ticks: the target's stat says it
-            self.info = dataclasses.replace(self.info, start_ticks=int(rec["stat"].get("starttime_ticks") or 0))
-        if "threads" in rec:
-            self.threads = tuple(ThreadTimes(i, u, s) for i, u, s in rec["threads"] or ())
-        mappings = self._mappings(rec)
+        """One sample record (as Recording.records() yields it) as a Sample; ``commit()`` then
+        carries its mapping table, thread times and histograms forward. Raises BadRecord."""
+        t = number(_need(rec, "time"), "time", 0.0, TIME_MAX)
+        status = build(procfs.Status, _need(rec, "status"), "status")
+        stat = build(procfs.Stat, _need(rec, "stat"), "stat")
+        info = self.info
+        if info.start_ticks == 0:  # a header without target_start_ticks: the target's stat says it
+            info = dataclasses.replace(info, start_ticks=max(0, stat.starttime_ticks))
+        threads = _threads(rec["threads"] or []) if "threads" in rec else self.threads
+        current, mappings = self._mappings(rec)
         rollup = None
         if rec.get("rollup") is not None and "rollup_time" not in rec:
-            rollup = procfs.Rollup(**_fields(procfs.Rollup, rec["rollup"]))
-        engine = None
-        e = rec.get("engine")
-        if e is not None:
-            if "max_gap_hist" in e:
-                self.hists = {k: e[k] for k in ("max_gap_hist", "p999_gap_hist")}
-            if self.hists is not None:
-                engine = _engine({**e, **self.hists})
-        return Sample(self.info, rec.get("seq") or 0, rec["time"],
-                      procfs.Status(**_fields(procfs.Status, rec["status"])),
-                      procfs.Stat(**_fields(procfs.Stat, rec["stat"])), self._process(rec), rollup, mappings,
-                      _perf(rec["perf"]) if rec.get("perf") is not None else None, engine,
-                      tuple(_view(a) for a in rec.get("allocators") or ()), dict(rec.get("cost_ms") or {}),
-                      tuple(rec.get("notes") or ()))
+            rollup = build(procfs.Rollup, rec["rollup"], "rollup")
+        engine, hists = self._engine(rec)
+        perf = _perf(rec["perf"]) if rec.get("perf") is not None else None
+        allocators = tuple(_view(a, f"allocators[{i}]")
+                           for i, a in enumerate(array(_or(rec, "allocators", []), "allocators")))
+        sample = Sample(info, integer(_or(rec, "seq", 0), "seq", 0), t, status, stat,
+                        self._process(rec, threads), rollup, mappings, perf, engine, allocators,
+                        numbers(_or(rec, "cost_ms", {}), "cost_ms"), texts(_or(rec, "notes", []), "notes"))
+        self._next = (info, current, threads, hists)
+        return sample
+
+    def commit(self) -> None:
+        """Keep what the last decoded record carries forward (it was not skipped)."""
+        self.info, self.current, self.threads, self.hists = self._next
 
 
 def recording_parts(path: str) -> list[str]:

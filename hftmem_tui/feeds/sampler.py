@@ -11,9 +11,11 @@ Nothing here stops, traces or writes to the target.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
+from dataclasses import dataclass
 
 from hftmem_tui.errors import NoSuchProcess, NotAnEngine, SourceError, ZombieProcess
 from hftmem_tui.feeds.engine_reader import EngineReader
@@ -25,6 +27,47 @@ from hftmem_tui.sources.perf.stat import PerfStream, describe_exit
 from hftmem_tui.sources.process import ProcessProbe
 
 TargetGone = (NoSuchProcess, ZombieProcess)
+
+
+def ticks_to_epoch(ticks: int) -> float | None:
+    """The wall-clock time of ``ticks`` after boot (stat's start time), None if unknown."""
+    for line in (procfs.read_system("stat") or "").splitlines():
+        if line.startswith("btime "):
+            return int(line.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+class ProcessReplaced(NoSuchProcess):
+    """The pid now names another process: the one followed exited and its pid was reused.
+    A NoSuchProcess, so every ``except TargetGone`` ends on it; the message says replaced."""
+
+    def __init__(self, pid: int, start_ticks: int) -> None:
+        self.pid = pid
+        self.start_ticks = start_ticks
+        at = ticks_to_epoch(start_ticks)
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at is not None else f"tick {start_ticks}"
+        SourceError.__init__(self, f"process {pid} was replaced by another process (started at {when})")
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessIdentity:
+    """(pid, start time): one process for good. A pid is reused; its start time is not."""
+
+    pid: int
+    start_ticks: int
+
+    @classmethod
+    def of(cls, pid: int) -> ProcessIdentity:
+        """The process that has ``pid`` now. Raises NoSuchProcess, AccessDenied."""
+        return cls(pid, procfs.read_stat(pid).starttime_ticks)
+
+    def check(self) -> procfs.Stat:
+        """The pid's stat if it is still this process. Raises ProcessReplaced (the pid was
+        reused), NoSuchProcess (gone), AccessDenied."""
+        stat = procfs.read_stat(self.pid)
+        if self.start_ticks and stat.starttime_ticks != self.start_ticks:
+            raise ProcessReplaced(self.pid, stat.starttime_ticks)
+        return stat
 
 
 def exe_identity(pid: int) -> tuple[str, int, int] | None:
@@ -104,7 +147,8 @@ class LiveSampler:
 
     ``start()`` raises NoSuchProcess, ZombieProcess, KernelThread, AccessDenied (a bad target);
     perf or engine problems only become notes. ``sample()`` raises NoSuchProcess/ZombieProcess
-    once the target is gone (catch ``TargetGone``).
+    once the target is gone (catch ``TargetGone``), ProcessReplaced (a NoSuchProcess) once its
+    pid names another process: the target is (pid, start time), read at ``start()``.
     """
 
     def __init__(self, pid: int, *, interval_s: float = 1.0, smaps_every: int = 30,
@@ -129,6 +173,7 @@ class LiveSampler:
         self._perf_error_noted = False
         self.live = True
         self._exe: tuple[str, int, int] | None = None
+        self.identity: ProcessIdentity | None = None  # (pid, start time) of the process followed
         self._told: set[str] = set()
         self.force_full = False  # next sample reads full smaps regardless of its cycle (new file)
 
@@ -143,6 +188,7 @@ class LiveSampler:
         first = self._probe.sample()
         status = procfs.read_status(self.pid)
         stat = procfs.read_stat(self.pid)
+        self.identity = ProcessIdentity(self.pid, stat.starttime_ticks)
         if self.want_engine:
             try:
                 self.engine = EngineReader(self.pid, self.allocator_specs)
@@ -206,10 +252,12 @@ class LiveSampler:
 
     def sample(self, *, full: bool = False) -> Sample:
         """Read one sample now (the caller paces the calls). ``full``: every part, whatever the
-        cadence says (rollup, every mapping, numa). Raises NoSuchProcess, ZombieProcess."""
+        cadence says (rollup, every mapping, numa). Raises NoSuchProcess, ZombieProcess,
+        ProcessReplaced: the start time is checked before and after the reads, so no sample
+        holds a byte of a process that took over the pid."""
         if self.info is None:
             self.start()
-        assert self._probe is not None and self.info is not None
+        assert self._probe is not None and self.info is not None and self.identity is not None
         cost: dict[str, float] = {}
         notes: list[str] = []
         clock = time.monotonic
@@ -217,7 +265,7 @@ class LiveSampler:
         status = procfs.read_status(self.pid)
         if status.is_zombie:
             raise ZombieProcess(self.pid)
-        stat = procfs.read_stat(self.pid)
+        stat = self.identity.check()
         process = self._probe.sample()
         exe = exe_identity(self.pid)
         if exe is not None and exe != self._exe:
@@ -235,6 +283,7 @@ class LiveSampler:
             except SourceError as e:
                 notes.append(f"engine: {e}")
             cost["engine"] = (clock() - t3) * 1000
+        self.identity.check()  # still the same process after every read: none of it is a newcomer's
         self._seq += 1
         return Sample(self.info, self._seq, time.time(), status, stat, process, rollup, mappings, perf,
                       engine, views, {k: round(v, 3) for k, v in cost.items()}, tuple(notes), numa)

@@ -19,9 +19,10 @@ PERF_WAIT_S = 10.0  # perf reports an interval, or its stall error, well within 
 
 
 def take_snapshot(pid: int, *, perf_ms: int | None = 200, engine: bool = True,
-                  allocators: tuple[AllocatorSpec, ...] | None = None) -> Sample:
-    """Sample every source once: every mapping, rollup, numa, one ``perf_ms`` perf interval,
-    engine stats and allocators. The target must exist (NoSuchProcess, ZombieProcess,
+                  allocators: tuple[AllocatorSpec, ...] | None = None, numa: bool = False) -> Sample:
+    """Sample every source once: every mapping, rollup, one ``perf_ms`` perf interval, engine
+    stats and allocators; numa_maps only with ``numa`` (a second walk of every page table:
+    ``Sample.numa`` stays None without it). The target must exist (NoSuchProcess, ZombieProcess,
     KernelThread, AccessDenied otherwise); perf and the engine block are optional and explain
     their absence in ``notes``.
 
@@ -31,7 +32,7 @@ def take_snapshot(pid: int, *, perf_ms: int | None = 200, engine: bool = True,
     """
     interval_s = (perf_ms or 200) / 1000
     with LiveSampler(pid, interval_s=interval_s, perf=bool(perf_ms), engine=engine,
-                     allocators=allocators, numa=True) as sampler:
+                     allocators=allocators, numa=numa) as sampler:
         if sampler.perf is not None:
             sampler.perf.wait(PERF_WAIT_S)  # also spaces the two cpu_percent reads by one interval
         sample = sampler.sample(full=True)
@@ -52,8 +53,8 @@ def _perf_json(p: PerfInterval) -> dict:
 
 def snapshot_json(s: Sample) -> dict:
     """Plain JSON-ready dict of a snapshot (what `hftmem snapshot --json` prints): pid, time,
-    status, stat, sched, process, rollup, mappings (with the pmap -x derived columns), numa,
-    perf, engine, allocators, notes."""
+    status, stat, sched, process, rollup, mappings (with the pmap -x derived columns), numa
+    (null unless asked for), perf, engine, allocators, notes."""
     asdict = dataclasses.asdict
     sched = asdict(s.sched)
     sched["affinity"] = sorted(sched["affinity"])

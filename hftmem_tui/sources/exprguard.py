@@ -64,8 +64,8 @@ def check_expression(text: str, *, allow_writes: bool = False) -> str:
     bare = _without_char_literals(s)
     if not allow_writes:
         if _COMPOUND.search(bare) or _ASSIGN.search(bare):
-            raise ForbiddenExpression(f"refused {s!r}: assignments write to the target (read-only session; "
-                                      "writing needs the explicit allow-writes opt-in)")
+            raise ForbiddenExpression(f"refused {s!r}: assignments write to the target (hftmem only reads: "
+                                      "it offers no way to write to the engine)")
         if _INCDEC.search(bare):
             raise ForbiddenExpression(f"refused {s!r}: ++ and -- write to the target (read-only session)")
     for m in _CALL.finditer(bare):
@@ -170,8 +170,8 @@ def _check_set(s: str, rest: str, allow_writes: bool) -> str:
     if word in ("var", "variable") or s.startswith("set $") or (word and _ASSIGN.search(_without_char_literals(rest))
                                                                  and word not in ("print", "p", "pr")):
         if not allow_writes:
-            raise ForbiddenExpression(f"refused {s!r}: 'set var' writes to the target (read-only session; "
-                                      "writing needs the explicit allow-writes opt-in)")
+            raise ForbiddenExpression(f"refused {s!r}: 'set var' writes to the target (hftmem only reads: "
+                                      "it offers no way to write to the engine)")
         expr = rest.split(None, 1)[1] if word in ("var", "variable") and " " in rest else rest
         check_expression(expr, allow_writes=True)
         return s

@@ -22,6 +22,39 @@ class InvalidExpression(SourceError, ValueError):
     """A user-typed symbol expression uses something other than names, '.', '::', '[N]'."""
 
 
+ADDRESS_MAX = (1 << 64) - 1
+_NUMBER_RE = re.compile(r"0[xX]([0-9a-fA-F]{1,16})|(0|[1-9][0-9]{0,19})", re.ASCII)
+
+
+def parse_number(text: str, what: str = "address", limit: int = ADDRESS_MAX) -> int:
+    """An unsigned number as gdb writes it: ``0x`` hex or decimal without a leading zero (gdb
+    reads that as octal: refused rather than guessed), at most ``limit``. Used by the CLI and the
+    TUI alike. Raises InvalidExpression with the reason, the text quoted short and escaped."""
+    t = text.strip()
+    m = _NUMBER_RE.fullmatch(t)
+    if m is None:
+        if re.fullmatch(r"0[0-7]+", t, re.ASCII):
+            why = f"a leading zero is octal to gdb: write 0x{int(t, 8):x} or {int(t, 8)}"
+        elif re.fullmatch(r"0[0-9]+", t, re.ASCII):
+            why = "a leading zero means octal to gdb, and 8 and 9 are not octal digits"
+        elif re.fullmatch(r"0[xX][0-9a-fA-F]+|[1-9][0-9]*", t, re.ASCII):
+            why = f"more than 64 bits (at most {limit:#x})"
+        else:
+            why = "use 0x hex or decimal"
+        raise InvalidExpression(f"not a valid {what}: '{_quoted(text)}' ({why})")
+    v = int(m.group(1), 16) if m.group(1) is not None else int(m.group(2), 10)
+    if v > limit:
+        raise InvalidExpression(f"{what} out of range: '{_quoted(text)}' (at most {limit:#x})")
+    return v
+
+
+def _quoted(text: str) -> str:
+    # A 5000-digit argument is quoted by its ends, control characters as escapes: one readable line.
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+                   for c in text)
+    return text if len(text) <= 40 else f"{text[:16]}...{text[-8:]} ({len(text)} characters)"
+
+
 # ------------------------------------------------------------------ data
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import threading
 
 from hftmem_tui.errors import (
     AccessDenied,
@@ -22,7 +23,7 @@ from hftmem_tui.errors import (
 )
 from hftmem_tui.sources.procfs import PROCFS, pid_path, process_alive, read_stat
 
-__all__ = ["CHUNK", "FORMATS", "read_memory", "format_x"]
+__all__ = ["CHUNK", "FORMATS", "read_memory", "read_into", "format_x"]
 
 # One iovec per MiB: big reads are split so a fault names the first bad MiB quickly
 # and the kernel never pins a huge local buffer in one go.
@@ -83,16 +84,42 @@ def _is_zombie(pid: int, procfs: str) -> bool:
         return False
 
 
-def _read_vm(pid: int, address: int, length: int, procfs: str) -> bytes:
-    """process_vm_readv in chunks; raises typed errors, or OSError(ENOSYS) for fallback."""
-    buf = ctypes.create_string_buffer(length)
-    base = ctypes.addressof(buf)
+def _load_new_bytes():
+    """PyBytes_FromStringAndSize(NULL, n) and PyBytes_AsString: a fresh bytes of n bytes to read
+    into before anyone else sees it (the C API's way to fill a bytes), so the read is the only copy."""
+    api = ctypes.pythonapi
+    new = api.PyBytes_FromStringAndSize
+    new.argtypes, new.restype = [ctypes.c_void_p, ctypes.c_ssize_t], ctypes.py_object
+    addr = api.PyBytes_AsString
+    addr.argtypes, addr.restype = [ctypes.py_object], ctypes.c_void_p
+    return new, addr
+
+
+_new_bytes, _bytes_addr = _load_new_bytes()
+
+
+class _IoVecs(threading.local):
+    """One local and one remote iovec array per thread, built once and refilled per call."""
+
+    def __init__(self) -> None:
+        self.local = (_IoVec * 1)()
+        self.remote = (_IoVec * _IOVS_PER_CALL)()
+
+
+_iovecs = _IoVecs()
+
+
+def _read_vm(pid: int, address: int, length: int, base: int, procfs: str) -> None:
+    """process_vm_readv of ``length`` bytes into local memory at ``base``, in chunks; raises
+    typed errors, or OSError(ENOSYS) for the /proc/PID/mem fallback."""
+    iov = _iovecs
+    local, remote = iov.local, iov.remote
     done = 0
     while done < length:
         todo = min(length - done, CHUNK * _IOVS_PER_CALL)
         n_iov = (todo + CHUNK - 1) // CHUNK
-        local = (_IoVec * 1)(_IoVec(base + done, todo))
-        remote = (_IoVec * n_iov)()
+        local[0].iov_base = base + done
+        local[0].iov_len = todo
         for i in range(n_iov):
             off = i * CHUNK
             remote[i].iov_base = address + done + off
@@ -109,7 +136,6 @@ def _read_vm(pid: int, address: int, length: int, procfs: str) -> bytes:
         if got < todo:
             # A short transfer stops at the first page that is not mapped/readable.
             _raise_for_errno(errno.EFAULT, pid, address, length, address + done, "process_vm_readv", procfs)
-    return buf.raw
 
 
 def _read_proc_mem(pid: int, address: int, length: int, procfs: str = PROCFS) -> bytes:
@@ -148,33 +174,85 @@ def _read_proc_mem(pid: int, address: int, length: int, procfs: str = PROCFS) ->
 def read_memory(pid: int, address: int, length: int, *, procfs: str = PROCFS) -> bytes:
     """Copy ``length`` bytes at ``address`` out of process ``pid`` without stopping it.
 
-    Uses process_vm_readv; falls back to /proc/PID/mem when the syscall is missing
-    (ENOSYS) or refused by a seccomp filter (EPERM) while /proc/PID/mem is allowed.
-    ``procfs`` is the procfs root for that fallback and for telling a zombie from an exit.
+    Uses process_vm_readv straight into the returned bytes (one copy: the kernel's); falls
+    back to /proc/PID/mem when the syscall is missing (ENOSYS) or refused by a seccomp filter
+    (EPERM) while /proc/PID/mem is allowed. ``procfs`` is the procfs root for that fallback
+    and for telling a zombie from an exit.
 
     Raises NoSuchProcess (pid gone), ZombieProcess, AccessDenied (another user,
     ptrace_scope, no CAP_SYS_PTRACE), UnmappedAddress (any byte of the range is not
     mapped or not readable; ``exc.first_unreadable`` names the first bad address).
     """
-    if length < 0 or address < 0:
-        raise ValueError("address and length must be non-negative")
-    if address + length > 1 << 64:
-        raise UnmappedAddress(pid, address, length, "range wraps past the end of the address space")
+    _check_range(pid, address, length)
     if length == 0:
         return b""
     if _process_vm_readv is None:
         return _read_proc_mem(pid, address, length, procfs)
+    out = _new_bytes(None, length)  # always a new object (NULL source), uninitialised; dropped on error
+    return _read_with_fallback(pid, address, out, _bytes_addr(out), procfs)
+
+
+def read_into(pid: int, address: int, buf: bytearray | memoryview, *, procfs: str = PROCFS) -> int:
+    """Fill the writable buffer ``buf`` (bytearray, writable memoryview, mmap...) with the
+    ``len(buf)`` bytes at ``address`` of ``pid``; returns that length. No copy but the
+    kernel's and no allocation: for callers that read the same range again and again.
+
+    Raises like read_memory; TypeError when ``buf`` is read-only.
+    """
+    view = memoryview(buf).cast("B")
+    length = view.nbytes
+    _check_range(pid, address, length)
+    if length == 0:
+        return 0
+    if _process_vm_readv is None:
+        view[:] = _read_proc_mem(pid, address, length, procfs)
+        return length
+    _read_into_view(pid, address, view, procfs)
+    return length
+
+
+def _check_range(pid: int, address: int, length: int) -> None:
+    if length < 0 or address < 0:
+        raise ValueError("address and length must be non-negative")
+    if address + length > 1 << 64:
+        raise UnmappedAddress(pid, address, length, "range wraps past the end of the address space")
+
+
+def _read_into_view(pid: int, address: int, view, procfs: str):
+    """Read into a writable buffer ``view`` (process_vm_readv, else /proc/PID/mem); returns it."""
+    first = ctypes.c_char.from_buffer(view)  # its first byte's address; the export ends when dropped
     try:
-        return _read_vm(pid, address, length, procfs)
+        return _read_with_fallback(pid, address, view, ctypes.addressof(first), procfs)
+    finally:
+        del first
+
+
+def _read_with_fallback(pid: int, address: int, out, base: int, procfs: str):
+    """process_vm_readv into ``out`` (at ``base``); /proc/PID/mem when the syscall is missing or
+    refused by seccomp. Returns ``out`` filled (the fallback's bytes when ``out`` is bytes)."""
+    length = len(out)
+    try:
+        _read_vm(pid, address, length, base, procfs)
+        return out
     except OSError:  # ENOSYS only: _read_vm raises typed errors for everything else
-        return _read_proc_mem(pid, address, length, procfs)
+        data = _read_proc_mem(pid, address, length, procfs)
     except AccessDenied:
         # seccomp may refuse the syscall while /proc/PID/mem is still allowed.
         try:
-            return _read_proc_mem(pid, address, length, procfs)
+            data = _read_proc_mem(pid, address, length, procfs)
         except AccessDenied:
             pass
+        else:
+            return _filled(out, data)
         raise
+    return _filled(out, data)
+
+
+def _filled(out, data: bytes):
+    if isinstance(out, bytes):
+        return data
+    out[:] = data
+    return out
 
 
 # ---------------------------------------------------------------- gdb x/ formatting
@@ -198,28 +276,27 @@ def _ascii(chunk: bytes) -> str:
 
 
 def _char_repr(ch: str, quote: str) -> str:
-    """One character as gdb prints it inside quotes (octal escapes for the rest)."""
+    """One byte (as a latin-1 character) as gdb prints it inside quotes with an ASCII host
+    charset: printable ASCII as is, C escapes, every other byte (non-ASCII too) in octal."""
     code = ord(ch)
-    if 0xDC80 <= code <= 0xDCFF:  # a byte that is not valid UTF-8 (surrogateescape)
-        return f"\\{code - 0xDC00:03o}"
-    if code < 128:
-        if ch == quote or ch == "\\":
-            return "\\" + ch
-        if code in _ESCAPES:
-            return _ESCAPES[code]
-        if 32 <= code < 127:
-            return ch
-        return f"\\{code:03o}"
-    if ch.isprintable():
+    if ch == quote or ch == "\\":
+        return "\\" + ch
+    if code in _ESCAPES:
+        return _ESCAPES[code]
+    if 32 <= code < 127:
         return ch
-    return "".join(f"\\{b:03o}" for b in ch.encode("utf-8"))
+    return f"\\{code:03o}"
 
 
 def _c_string(raw: bytes) -> str:
-    """gdb's rendering of a C string: "ab", 'A' <repeats 24 times>, "cd"."""
+    """gdb's rendering of a C string: "ab", 'A' <repeats 24 times>, "cd", "\\320\\211".
+
+    Byte by byte, as gdb in the C locale (its output under services and CI): a non-ASCII byte is
+    an octal escape, never decoded, so what the target holds is shown exactly and safely.
+    """
     if not raw:
         return '""'
-    chars = raw.decode("utf-8", "surrogateescape")
+    chars = raw.decode("latin-1")  # one character per byte
     segments: list[str] = []
     pending: list[str] = []
     i = 0

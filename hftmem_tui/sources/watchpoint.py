@@ -13,12 +13,12 @@ target, a thousandfold slowdown).
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 
 from hftmem_tui.errors import SourceError
+from hftmem_tui.sources.layout import parse_number
 from hftmem_tui.sources.symbols import InvalidExpression, SymbolTable, check_symbol_expr
 
 __all__ = [
@@ -40,7 +40,6 @@ DEBUG_REGISTERS = 4  # x86-64 DR0..DR3
 HW_LENGTHS = (1, 2, 4, 8)  # bytes one debug register can cover, aligned to the length
 ACCESS_KINDS = ("write", "read", "rw")
 
-_ADDR_RE = re.compile(r"^\s*(0[xX][0-9a-fA-F]+|\d+)\s*(?::\s*(0[xX][0-9a-fA-F]+|\d+))?\s*$")
 
 
 class WatchLimitError(SourceError, ValueError):
@@ -131,9 +130,9 @@ def parse_target(text: str) -> tuple[str, int | None, int | None]:
     (assignments, calls, ``$reg``... never reach gdb)."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidExpression("empty watch target")
-    m = _ADDR_RE.match(text)
-    if m:
-        return "", int(m.group(1), 0), (int(m.group(2), 0) if m.group(2) else None)
+    if text.strip()[:1].isdigit():  # a number: ADDR[:LEN], as strict as the CLI (no octal guesses)
+        addr, sep, n = text.strip().partition(":")
+        return "", parse_number(addr), (parse_number(n, "length") if sep else None)
     check_symbol_expr(text)  # raises with the reason
     return text.strip(), None, None
 

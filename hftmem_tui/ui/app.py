@@ -33,7 +33,7 @@ from hftmem_tui.model.history import History
 from hftmem_tui.errors import SourceError
 from hftmem_tui.sources.readiness import HistorySample
 from hftmem_tui.sources.shutdown import HANGUP_SIGNALS, SignalHandlers, exit_watchdog
-from hftmem_tui.feeds.sampler import TargetGone
+from hftmem_tui.feeds.sampler import ProcessReplaced, TargetGone
 from hftmem_tui.services import NotLive, TargetServices, offered
 from hftmem_tui.ui.pools_pane import AllocatorGauges
 from hftmem_tui.ui.alloc_calls_pane import AllocsPane
@@ -313,6 +313,9 @@ class HftmemApp(App):
         while not self._stop.is_set():
             try:
                 sample = self.feed.sample()
+            except ProcessReplaced as e:  # its pid names another process now: say that, not "exited"
+                self.post_message(TargetExited(f"{e} — showing the last data of the one followed"))
+                return
             except TargetGone as e:
                 self.post_message(TargetExited(f"process {self.info.pid} exited ({e}) — showing the last data"))
                 return

@@ -137,8 +137,8 @@ class ReplayApp(HftmemApp):
             index = len(self.cursor) - 1
         self.goto(index)
         if self.notice:
-            self.notify(self.notice, title="damaged recording: replayed up to the damage", severity="warning",
-                        timeout=15)
+            self.notify(self.notice, title="damaged recording: bad lines skipped", severity="warning",
+                        timeout=15, markup=False)
         if self.play_on_start:
             self.action_toggle_play()
 

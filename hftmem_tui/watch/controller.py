@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hftmem_tui.errors import AccessDenied, SourceError
+from hftmem_tui.feeds.sampler import ProcessIdentity, ProcessReplaced
 from hftmem_tui.model.observecost import ArmedEvents
 from hftmem_tui.sources.exprguard import check_expression
 from hftmem_tui.sources.gdb.session import DEFAULT_MAX_RATE as GDB_MAX_RATE
@@ -155,6 +156,22 @@ class WatchController:
         self._gdb_thread: threading.Thread | None = None
         self._handles_lock = threading.Lock()
         self._shutting_down = False
+        try:  # (pid, start time): a watch ends, saying so, when the pid names another process
+            self.identity: ProcessIdentity | None = ProcessIdentity.of(pid)
+        except SourceError:
+            self.identity = None
+
+    def replaced(self) -> str | None:
+        """Why the watched process is no longer the one armed on (its pid was reused), else None."""
+        if self.identity is None:
+            return None
+        try:
+            self.identity.check()
+        except ProcessReplaced as e:
+            return str(e)
+        except SourceError:
+            return None
+        return None
 
     def set_post(self, post: Callable[[WatchEvent], None]) -> None:
         """Where the worker threads report from now on (called from those threads)."""
@@ -376,7 +393,9 @@ class WatchController:
             closed = w.closed
             w.close()
         if reason is None and not closed:
-            reason = f"the target exited or the watch ended ({w.stats.hits} hits)"
+            replaced = self.replaced()
+            reason = (f"stopped: {replaced} ({w.stats.hits} hits)" if replaced
+                      else f"the target exited or the watch ended ({w.stats.hits} hits)")
         self._post(Disarmed(wid, reason))
 
     def _perf_batches(self, wid: int, w: PerfWatch) -> None:
@@ -391,6 +410,9 @@ class WatchController:
                     break
             now = time.monotonic()
             if batch or now - last_post >= 1.0:
+                replaced = self.replaced() if now - last_post >= 1.0 else None
+                if replaced:  # the pid names another process: end the watch with that reason
+                    raise SourceError(replaced)
                 st = w.stats
                 self._post(HitsSeen(wid, tuple(batch), st.counted, st.rate_hz))
                 last_post = now

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from hftmem_tui.errors import SourceError
 from hftmem_tui.sources.perf.uprobes import find_tracefs, list_session_probes
 from tests.conftest import ROOT, run_cli
+from tests.helpers import wait_for
 
 try:
     _tracefs = find_tracefs()
@@ -40,15 +40,6 @@ def allocs(*args: str, timeout: float = 60.0) -> tuple[subprocess.CompletedProce
             proc.kill()
             proc.wait()
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), f"hftmem_{proc.pid}"
-
-
-def wait_for(cond, timeout: float, step: float = 0.05) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 @pytest.mark.slow
@@ -92,11 +83,13 @@ def test_sigkill_leaves_no_probe(engine):
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     group = f"hftmem_{proc.pid}"
     try:
-        assert wait_for(lambda: len(list_session_probes(group=group)) >= 6, 20), proc.stderr.read1().decode()
+        wait_for(lambda: len(list_session_probes(group=group)) >= 6, 20,
+                 lambda: f"6 probes of {group}; stderr: {proc.stderr.read1().decode()}")
         assert group in perf_probe_list()
         proc.kill()
         proc.wait(5)
-        assert wait_for(lambda: not list_session_probes(group=group), 5), list_session_probes(group=group)
+        wait_for(lambda: not list_session_probes(group=group), 5,
+                 lambda: f"no probes of {group}; left: {list_session_probes(group=group)}")
         assert group not in perf_probe_list()
         assert "TracerPid:\t0" in Path(f"/proc/{pid}/status").read_text()
     finally:
@@ -111,7 +104,7 @@ def test_sigterm_removes_probes_on_the_way_out(engine):
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     group = f"hftmem_{proc.pid}"
     try:
-        assert wait_for(lambda: len(list_session_probes(group=group)) >= 6, 20)
+        wait_for(lambda: len(list_session_probes(group=group)) >= 6, 20, f"6 probes of {group}")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 128 + signal.SIGTERM
         assert not list_session_probes(group=group)

@@ -85,3 +85,30 @@ def test_audit_command_errors():
     assert r.returncode == 1 and r.stderr.startswith("hftmem: no process") and "Traceback" not in r.stderr
     r = run_cli("audit", "1", "--window", "-3")
     assert r.returncode == 2 and "window" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_default_window_says_exactly_which_window_gives_rss_growth_a_verdict(engine):
+    """The quick default (2 s) cannot judge RSS growth: the advice names the --window that can."""
+    import dataclasses
+    import re
+
+    from hftmem_tui.commands.audit import window_needed
+    from hftmem_tui.sources.readiness import HistorySample
+
+    pid = engine()
+    r = run_cli("audit", str(pid), "--json")
+    assert r.returncode == 0, r.stderr
+    growth = next(c for c in json.loads(r.stdout)["checks"] if c["name"] == audit.RSS_GROWTH)
+    assert growth["status"] == UNKNOWN
+    m = re.search(rf"the process is (\d+) s old; run `hftmem audit {pid} --window (\d+)`", growth["advice"])
+    assert m, growth
+    age, window = int(m.group(1)), int(m.group(2))
+    assert abs(window - window_needed(age)) <= 1 and 40 <= window <= 51  # 20 s after the rest of the warm-up, +1
+    # The window it advises, sampled on a process of that age, is enough; two seconds less is not.
+    facts, age = read_facts(pid), 10.0
+    window = int(window_needed(age))
+    for w, enough in ((window, True), (window - 2, False)):
+        history = tuple(HistorySample(t=i * 0.25, vm_rss_kb=facts.vm_rss_kb, majflt=0) for i in range(int(w * 4) + 1))
+        f = dataclasses.replace(facts, history=history, age_s=age + w)
+        status = next(c.status for c in evaluate(f) if c.name == audit.RSS_GROWTH)
+        assert (status != UNKNOWN) == enough, (w, status)

@@ -7,47 +7,29 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from hftmem_tui.feeds.recording import Recording
-from hftmem_tui.feeds.recording_writer import RecordingWriter, SampleEncoder, encode_line, make_header
+from hftmem_tui.feeds.recording_writer import (
+    RecordingWriter,
+    SampleEncoder,
+    encode_line,
+    make_header,
+)
 from hftmem_tui.feeds.sampler import LiveSampler
 from hftmem_tui.model.trend import fit_leak
-from tests.conftest import ROOT, proc_status, run_cli, stop_process, vm_rss_kib
-
-
-def _spawn(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "hftmem_tui.cli", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return proc_status(pid).get("State", "").startswith("Z")
-    except OSError:
-        return True
-
-
-def _wait_lines(path: Path, n: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_bytes().count(b"\n") >= n:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{path} has fewer than {n} lines after {timeout} s")
+from tests.conftest import proc_status, run_cli, stop_process, vm_rss_kib
+from tests.helpers import (
+    children,
+    free_port,
+    gone,
+    metric_value,
+    scrape_metrics,
+    spawn_cli,
+    wait_lines,
+)
 
 
 def _assert_untouched(pid: int) -> None:
@@ -60,10 +42,10 @@ def test_record_leak_survives_sigkill(engine, tmp_path):
     """SIGKILL the recorder: header + whole samples read back, RSS rising, no perf left behind."""
     pid = engine("--scenario", "leak")
     out = tmp_path / "leak.jsonl"
-    rec = _spawn("record", str(pid), "--out", str(out), "--interval", "0.2", "--smaps-every", "5")
+    rec = spawn_cli("record", str(pid), "--out", str(out), "--interval", "0.2", "--smaps-every", "5")
     try:
-        _wait_lines(out, 1 + 15)
-        perf_children = _children(rec.pid)
+        wait_lines(out, 1 + 15)
+        perf_children = children(rec.pid)
         rec.send_signal(signal.SIGKILL)
         rec.wait(timeout=5)
     finally:
@@ -71,9 +53,9 @@ def test_record_leak_survives_sigkill(engine, tmp_path):
             rec.kill()
             rec.wait()
     deadline = time.monotonic() + 5
-    while perf_children and not all(_gone(c) for c in perf_children) and time.monotonic() < deadline:
+    while perf_children and not all(gone(c) for c in perf_children) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert perf_children and all(_gone(c) for c in perf_children), "perf outlived the killed recorder"
+    assert perf_children and all(gone(c) for c in perf_children), "perf outlived the killed recorder"
     _assert_untouched(pid)
 
     r = Recording.open(str(out))
@@ -95,8 +77,8 @@ def test_record_leak_survives_sigkill(engine, tmp_path):
 def test_record_ends_cleanly_when_the_target_exits(engine, tmp_path):
     pid = engine()
     out = tmp_path / "exit.jsonl"
-    rec = _spawn("record", str(pid), "--out", str(out), "--interval", "0.1", "--no-perf")
-    _wait_lines(out, 3)
+    rec = spawn_cli("record", str(pid), "--out", str(out), "--interval", "0.1", "--no-perf")
+    wait_lines(out, 3)
     stop_process(pid)
     try:
         _, err = rec.communicate(timeout=15)
@@ -167,43 +149,19 @@ def test_record_size_cap_stops_with_a_notice(engine, tmp_path):
 # --------------------------------------------------------------------------- export
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _scrape(port: int, timeout: float = 20.0) -> dict:
-    """One scrape, parsed; waits while the exporter starts (not listening, or no sample yet)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-                text = resp.read().decode()
-            fams = {f.name: f for f in text_string_to_metric_families(text)}
-            if "hftmem_target_up" in fams:
-                return fams
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-        assert time.monotonic() < deadline, "no hftmem_target_up in the scrape"
-        time.sleep(0.1)
 
 
-def _value(families: dict, name: str, **labels) -> float:
-    for s in families[name].samples:
-        if s.name in (name, name + "_total") and all(s.labels.get(k) == v for k, v in labels.items()):
-            return s.value
-    raise KeyError(f"{name} {labels}")
 
 
 @pytest.mark.slow
 def test_export_scrape_matches_proc_then_target_vanishes(engine):
     pid = engine()
-    port = _free_port()
-    exp = _spawn("export", str(pid), "--listen", f"127.0.0.1:{port}", "--interval", "0.25")
+    port = free_port()
+    exp = spawn_cli("export", str(pid), "--listen", f"127.0.0.1:{port}", "--interval", "0.25")
     try:
-        fams = _scrape(port)
+        fams = scrape_metrics(port)
         expected = {"hftmem_target_up", "hftmem_rss_bytes", "hftmem_rss_peak_bytes", "hftmem_swap_bytes",
                     "hftmem_page_faults", "hftmem_mapping_size_bytes", "hftmem_mapping_rss_bytes",
                     "hftmem_rss_slope_bytes_per_second", "hftmem_rss_slope_confidence", "hftmem_rss_trend",
@@ -211,25 +169,25 @@ def test_export_scrape_matches_proc_then_target_vanishes(engine):
                     "hftmem_engine_loop_gap_max_seconds", "hftmem_engine_loop_gap_p999_seconds"}
         assert expected <= set(fams), expected - set(fams)
         time.sleep(0.6)
-        fams = _scrape(port)
+        fams = scrape_metrics(port)
         proc_rss = vm_rss_kib(pid) * 1024  # read at the same moment as the scrape
         labels = {"pid": str(pid), "command": "hftmem-engine", "host": socket.gethostname()}
-        assert _value(fams, "hftmem_target_up", **labels) == 1
-        rss = _value(fams, "hftmem_rss_bytes", **labels)
+        assert metric_value(fams, "hftmem_target_up", **labels) == 1
+        rss = metric_value(fams, "hftmem_rss_bytes", **labels)
         assert abs(rss - proc_rss) <= 0.05 * proc_rss, (rss, proc_rss)
-        heap = _value(fams, "hftmem_mapping_rss_bytes", kind="heap", **labels)
+        heap = metric_value(fams, "hftmem_mapping_rss_bytes", kind="heap", **labels)
         assert 0 < heap < rss
-        assert _value(fams, "hftmem_pool_capacity_objects", symbol="hftmem_order_pool") == 4096
-        assert _value(fams, "hftmem_page_faults", type="minor") > 0
+        assert metric_value(fams, "hftmem_pool_capacity_objects", symbol="hftmem_order_pool") == 4096
+        assert metric_value(fams, "hftmem_page_faults", type="minor") > 0
         assert fams["hftmem_page_faults"].type == "counter"
         _assert_untouched(pid)
 
         stop_process(pid)
         deadline = time.monotonic() + 10
-        while _value(_scrape(port), "hftmem_target_up") != 0:
+        while metric_value(scrape_metrics(port), "hftmem_target_up") != 0:
             assert time.monotonic() < deadline, "hftmem_target_up stayed 1 after the target exited"
             time.sleep(0.1)
-        fams = _scrape(port)
+        fams = scrape_metrics(port)
         assert "hftmem_rss_bytes" not in fams  # no stale values for a dead target
         exp.send_signal(signal.SIGTERM)
         _, err = exp.communicate(timeout=10)
@@ -259,3 +217,35 @@ def test_export_errors_are_one_line(engine_binary):
     assert r.returncode == 2 and "name the address to listen on" in r.stderr and r.stderr.count("\n") == 1
     r = run_cli("export", str(pid), "--listen", "127.0.0.1:99999")
     assert r.returncode == 2 and "port must be 1..65535" in r.stderr
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_export_on_a_non_loopback_address_warns_once_then_serves(host):
+    """0.0.0.0 (every interface) serves after one warning line naming the process and the
+    address; scraped over 127.0.0.1 only. Loopback stays silent (the test above)."""
+    if host == "::" and not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    target = subprocess.Popen(["sleep", "1000"])
+    port = free_port()
+    exp = spawn_cli("export", str(target.pid), "--listen", f"{host}:{port}" if host != "::" else f"[::]:{port}",
+                 "--interval", "0.25", "--no-perf", "--no-engine")
+    try:
+        try:
+            fams = scrape_metrics(port, timeout=20)
+        except OSError:
+            if host == "::":
+                pytest.skip("[::] does not answer on 127.0.0.1 here (bindv6only)")
+            raise
+        assert metric_value(fams, "hftmem_target_up") == 1
+        exp.send_signal(signal.SIGTERM)
+        _, err = exp.communicate(timeout=10)
+    finally:
+        if exp.poll() is None:
+            exp.kill()
+            exp.wait()
+        target.kill()
+        target.wait()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("hftmem: warning: ") and f"process {target.pid} ('sleep')" in lines[0], lines
+    assert "not a loopback address" in lines[0] and f":{port}" in lines[0] and "without authentication" in lines[0]

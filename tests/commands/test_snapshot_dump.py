@@ -57,6 +57,29 @@ def test_snapshot_json_and_text_keep_their_shape(engine):
     assert any(line.startswith("engine ticks ") for line in text) and text[-1].startswith("total kB")
 
 
+def test_snapshot_reads_numa_maps_only_with_numa(engine):
+    """numa_maps is a second walk of every page table: `--numa` asks for it, else "numa" is null."""
+    pid = engine()
+    assert _snapshot(pid)["numa"] is None
+    r = run_cli("snapshot", str(pid), "--json", "--numa", "--no-perf")
+    assert r.returncode == 0, r.stderr
+    on = json.loads(r.stdout)
+    assert list(on) == SNAPSHOT_KEYS
+    has_numa = os.path.exists(f"/proc/{pid}/numa_maps")
+    if has_numa:
+        assert on["numa"] and sum(n["pages"] for n in on["numa"]) > 0
+        assert list(on["numa"][0]) == ["node", "pages", "kb", "anon_pages", "mappings"]
+    else:
+        assert on["numa"] is None  # a kernel without NUMA support: nothing to count
+    plain = run_cli("snapshot", str(pid), "--no-perf").stdout.splitlines()
+    numa = run_cli("snapshot", str(pid), "--no-perf", "--numa").stdout.splitlines()
+    assert not any(line.startswith("numa node ") for line in plain)
+    assert any(line.startswith("numa node 0: ") for line in numa) == has_numa
+    for text in (plain, numa):
+        header = next(i for i, line in enumerate(text) if line.startswith("Address "))
+        assert text[-1].startswith("total kB") and len(text) - header - 2 > 10  # one row per mapping
+
+
 def test_pool_exhaustion_seen_in_the_pool_global_itself(engine):
     pid = engine("--scenario", "pool-exhaustion")
     time.sleep(1.0)

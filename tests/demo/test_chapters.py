@@ -11,7 +11,6 @@ from hftmem_tui.demo.chapters import (
     PACKED_RING,
     PANES,
     PLAIN_RING,
-    TourSample,
     chapter_names,
     find_chapter,
 )
@@ -21,23 +20,7 @@ from hftmem_tui.sources.engine import SCENARIOS
 from hftmem_tui.sources.procfs import Mapping
 from hftmem_tui.sources.symbols import check_symbol_expr
 from tests.conftest import ROOT
-
-MIB = 1 << 20
-
-
-def stats(scenarios=(), **values) -> EngineStats:
-    """An EngineStats with every counter 0 except ``values``; ``scenarios`` sets the bits by name."""
-    base = {f.name: 0 for f in dataclasses.fields(EngineStats)}
-    base.update(magic=b"HFTMEM01", version=1, pool_capacity=4096, ring_capacity=4096,
-                max_gap_hist=(0,) * 64, p999_gap_hist=(0,) * 64)
-    base["scenarios"] = sum(1 << SCENARIOS.index(s) for s in scenarios)
-    base.update(values)
-    return EngineStats(**base)
-
-
-def sample(t, rss_mib=100.0, minflt=1000, scenarios=(), rings=(), mappings=None, **values) -> TourSample:
-    return TourSample(t, int(rss_mib * 1024), minflt, stats(scenarios, **values), tuple(rings), mappings)
-
+from tests.helpers import MIB, tour_sample
 
 def heap(rss_kb: int) -> Mapping:
     return Mapping(0x5000, 0x5000 + rss_kb * 1024, "rw-p", 0, "00:00", 0, "[heap]", size_kb=rss_kb, rss_kb=rss_kb)
@@ -61,7 +44,7 @@ def test_chapter_quotes_real_code_and_names_a_pane(chapter):
     assert chapter.code in source, f"{chapter.name}: quoted line not in {chapter.source}"
     assert chapter.pane in PANES and chapter.highlight
     assert chapter.gauge in {f.name for f in dataclasses.fields(EngineStats)}
-    assert chapter.gauge_value(sample(0.0, **{chapter.gauge: 42})) == 42 and chapter.gauge_value(None) is None
+    assert chapter.gauge_value(tour_sample(0.0, **{chapter.gauge: 42})) == 42 and chapter.gauge_value(None) is None
     assert 2 <= chapter.bug.count(". ") + 1 <= 4  # two or three sentences
     assert chapter.fix and chapter.look and chapter.confirm and chapter.timeout_s > 0
     if chapter.watch is not None:
@@ -88,19 +71,19 @@ COUNTERS = {"use-after-free": "pool_poison_violations", "overflow": "corrupted_o
 @pytest.mark.parametrize("name", list(COUNTERS))
 def test_counter_chapter_observed_when_counter_rises_with_bug_on(name):
     counter = COUNTERS[name]
-    base = sample(0.0, **{counter: 5})
-    got = run(name, base, [sample(0.25, scenarios=[name], **{counter: 5}), sample(0.5, scenarios=[name], **{counter: 17})])
+    base = tour_sample(0.0, **{counter: 5})
+    got = run(name, base, [tour_sample(0.25, scenarios=[name], **{counter: 5}), tour_sample(0.5, scenarios=[name], **{counter: 17})])
     assert got.observed and got.numbers[counter] == 12 and f"{counter} +12" in got.summary
 
 
 @pytest.mark.parametrize("name", list(COUNTERS))
 def test_counter_chapter_not_observed_when_flat_or_bug_not_reported(name):
     counter = COUNTERS[name]
-    base = sample(0.0, **{counter: 5})
-    flat = run(name, base, [sample(1.0, scenarios=[name], **{counter: 5})])
+    base = tour_sample(0.0, **{counter: 5})
+    flat = run(name, base, [tour_sample(1.0, scenarios=[name], **{counter: 5})])
     assert not flat.observed and "unchanged" in flat.summary
     # The counter rose but the engine never said the bug was on: not this chapter's doing.
-    other = run(name, base, [sample(1.0, **{counter: 50})])
+    other = run(name, base, [tour_sample(1.0, **{counter: 50})])
     assert not other.observed and "does not report" in other.summary
     assert not run(name, base, []).observed
 
@@ -113,13 +96,13 @@ def leak_run(rss_per_s_mib, leaked_per_s, n=8, step=0.25, with_maps=False):
     for i in range(1, n + 1):
         t = i * step
         maps = (heap(int(1024 + t * rss_per_s_mib * 1024)),) if with_maps else None
-        out.append(sample(t, 100 + t * rss_per_s_mib, scenarios=["leak"], leaked_bytes=int(t * leaked_per_s),
+        out.append(tour_sample(t, 100 + t * rss_per_s_mib, scenarios=["leak"], leaked_bytes=int(t * leaked_per_s),
                           mappings=maps))
     return out
 
 
 def test_leak_observed_with_slope_and_growing_mapping():
-    base = sample(0.0, 100, mappings=(heap(1024),))
+    base = tour_sample(0.0, 100, mappings=(heap(1024),))
     got = run("leak", base, leak_run(2.0, 2 * MIB, with_maps=True))
     assert got.observed
     assert got.numbers["slope_mib_per_min"] == pytest.approx(120, rel=0.02)
@@ -127,7 +110,7 @@ def test_leak_observed_with_slope_and_growing_mapping():
 
 
 def test_leak_not_observed_when_rss_flat_or_counter_flat():
-    base = sample(0.0, 100)
+    base = tour_sample(0.0, 100)
     assert not run("leak", base, leak_run(0.0, 2 * MIB)).observed  # counter says leak, RSS does not grow
     assert not run("leak", base, leak_run(2.0, 0)).observed  # RSS grows, not through the leak
     assert not run("leak", base, leak_run(2.0, 2 * MIB, n=2)).observed  # too few points for a verdict
@@ -137,10 +120,10 @@ def test_leak_not_observed_when_rss_flat_or_counter_flat():
 
 
 def test_hot_alloc_needs_an_allocation_per_message():
-    base = sample(0.0, messages=1000, hot_path_allocs=3)
-    got = run("hot-alloc", base, [sample(0.5, scenarios=["hot-alloc"], messages=51000, hot_path_allocs=100003)])
+    base = tour_sample(0.0, messages=1000, hot_path_allocs=3)
+    got = run("hot-alloc", base, [tour_sample(0.5, scenarios=["hot-alloc"], messages=51000, hot_path_allocs=100003)])
     assert got.observed and got.numbers["allocs_per_message"] == 2.0 and got.numbers["allocs_per_second"] == 200000
-    few = run("hot-alloc", base, [sample(0.5, scenarios=["hot-alloc"], messages=51000, hot_path_allocs=40)])
+    few = run("hot-alloc", base, [tour_sample(0.5, scenarios=["hot-alloc"], messages=51000, hot_path_allocs=40)])
     assert not few.observed  # a stray allocation is not an allocation per message
 
 
@@ -148,18 +131,18 @@ def test_hot_alloc_needs_an_allocation_per_message():
 
 
 def frag_run(live, faults_per_step=400, rss_per_s_mib=4.0, n=8, step=0.25):
-    return [sample(i * step, 100 + i * step * rss_per_s_mib, minflt=1000 + i * faults_per_step,
+    return [tour_sample(i * step, 100 + i * step * rss_per_s_mib, minflt=1000 + i * faults_per_step,
                    scenarios=["fragmentation"], frag_live_bytes=live) for i in range(1, n + 1)]
 
 
 def test_fragmentation_observed_when_rss_outgrows_live_bytes():
-    got = run("fragmentation", sample(0.0, 100), frag_run(live=100 * 1024))
+    got = run("fragmentation", tour_sample(0.0, 100), frag_run(live=100 * 1024))
     assert got.observed and got.numbers["minor_faults"] == 3200
     assert got.numbers["rss_growth_bytes"] == 8 * MIB and "(82x)" in got.summary
 
 
 def test_fragmentation_not_observed_for_a_leak_shape_or_without_faults():
-    base = sample(0.0, 100)
+    base = tour_sample(0.0, 100)
     assert not run("fragmentation", base, frag_run(live=6 * MIB)).observed  # live grows like RSS: a leak
     assert not run("fragmentation", base, frag_run(live=100 * 1024, faults_per_step=0)).observed
     assert not run("fragmentation", base, frag_run(live=100 * 1024, rss_per_s_mib=0.0)).observed
@@ -169,7 +152,7 @@ def test_fragmentation_not_observed_for_a_leak_shape_or_without_faults():
 
 
 def fs_sample(t, plain, packed, windows, rate=100000, ns=110, on=True):
-    return sample(t, scenarios=["false-sharing"] if on else [], rings=((PLAIN_RING, plain), (PACKED_RING, packed)),
+    return tour_sample(t, scenarios=["false-sharing"] if on else [], rings=((PLAIN_RING, plain), (PACKED_RING, packed)),
                   window_index=windows, msgs_per_sec=rate, ring_ns_per_msg=ns)
 
 
@@ -194,11 +177,11 @@ def test_false_sharing_not_observed_while_padded_ring_still_moves_or_window_inco
 
 
 def test_pool_exhaustion_needs_full_pool_and_rejects():
-    base = sample(0.0, pool_live=64)
-    got = run("pool-exhaustion", base, [sample(0.3, scenarios=["pool-exhaustion"], pool_live=4096, pool_rejects=900)])
+    base = tour_sample(0.0, pool_live=64)
+    got = run("pool-exhaustion", base, [tour_sample(0.3, scenarios=["pool-exhaustion"], pool_live=4096, pool_rejects=900)])
     assert got.observed and "4096/4096" in got.summary and got.numbers["pool_rejects"] == 900
-    assert not run("pool-exhaustion", base, [sample(0.3, scenarios=["pool-exhaustion"], pool_live=3000)]).observed
-    assert not run("pool-exhaustion", base, [sample(0.3, scenarios=["pool-exhaustion"], pool_live=4000,
+    assert not run("pool-exhaustion", base, [tour_sample(0.3, scenarios=["pool-exhaustion"], pool_live=3000)]).observed
+    assert not run("pool-exhaustion", base, [tour_sample(0.3, scenarios=["pool-exhaustion"], pool_live=4000,
                                                      pool_rejects=9)]).observed
 
 

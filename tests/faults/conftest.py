@@ -8,17 +8,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-from tests.conftest import ROOT, proc_status
-
-
-def spawn_cli(*args: str, **kw) -> subprocess.Popen:
-    """Start the real `hftmem` command in the background (stdout/stderr captured as text)."""
-    return subprocess.Popen([sys.executable, "-m", "hftmem_tui.cli", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+from tests.conftest import proc_status
+from tests.helpers import children, wait_for
 
 
 def finish(proc: subprocess.Popen, timeout: float = 15.0) -> tuple[str, str]:
@@ -46,31 +39,6 @@ def assert_running_untraced(pid: int) -> None:
     st = proc_status(pid)
     assert st["TracerPid"] == "0", st
     assert st["State"][0] in "RSD", st
-
-
-def children(pid: int) -> list[int]:
-    try:
-        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def gone(pid: int) -> bool:
-    try:
-        return proc_status(pid).get("State", "").startswith(("Z", "X"))
-    except OSError:
-        return True
-
-
-def wait_for(cond, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what() if callable(what) else what}"
-        time.sleep(0.05)
-
-
-def wait_lines(path: Path, n: int, timeout: float = 15.0) -> None:
-    wait_for(lambda: path.exists() and path.read_bytes().count(b"\n") >= n, timeout, f"{n} lines in {path}")
 
 
 def perf_child(pid: int, timeout: float = 10.0) -> int:

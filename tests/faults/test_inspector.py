@@ -10,19 +10,9 @@ import signal
 import pytest
 
 from hftmem_tui.feeds.recording import Recording
-from tests.commands.test_record_export import _free_port, _scrape, _value
 from tests.disturbance import EngineStopMonitor
-from tests.faults.conftest import (
-    assert_running_untraced,
-    finish,
-    gone,
-    kill_quietly,
-    one_line,
-    perf_child,
-    spawn_cli,
-    wait_for,
-    wait_lines,
-)
+from tests.faults.conftest import assert_running_untraced, finish, kill_quietly, one_line, perf_child
+from tests.helpers import free_port, gone, metric_value, scrape_metrics, spawn_cli, wait_for, wait_lines
 
 pytestmark = pytest.mark.fault
 _numbers = itertools.count()
@@ -34,7 +24,7 @@ def _start(cmd: str, pid: int, tmp_path, *extra: str):
         out = tmp_path / f"{cmd}-{next(_numbers)}.jsonl"
         proc = spawn_cli("record", str(pid), "--out", str(out), "--interval", "0.2", *extra)
         return proc, out
-    port = _free_port()
+    port = free_port()
     proc = spawn_cli("export", str(pid), "--listen", f"127.0.0.1:{port}", "--interval", "0.2", *extra)
     return proc, port
 
@@ -43,7 +33,7 @@ def _ready(cmd: str, where) -> None:
     if cmd == "record":
         wait_lines(where, 3)
     else:
-        assert _value(_scrape(where), "hftmem_target_up") == 1
+        assert metric_value(scrape_metrics(where), "hftmem_target_up") == 1
 
 
 @pytest.mark.slow

@@ -11,9 +11,9 @@ import sysconfig
 
 import pytest
 
-from tests.commands.test_record_export import _free_port
 from tests.conftest import ROOT
 from tests.faults.conftest import assert_running_untraced, one_line
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.fault
 
@@ -71,7 +71,7 @@ def test_unprivileged_user_on_a_root_engine_gets_one_permission_line(engine, as_
     for args in (("snapshot", str(pid)), ("snapshot", str(pid), "--json", "--no-perf"),
                  ("dump", str(pid), "hftmem_engine_stats"), ("dump", str(pid), "0x1000", "--len", "8"),
                  ("audit", str(pid), "--window", "0"), ("record", str(pid), "--out", str(out)),
-                 ("export", str(pid), "--listen", f"127.0.0.1:{_free_port()}"),
+                 ("export", str(pid), "--listen", f"127.0.0.1:{free_port()}"),
                  ("allocs", str(pid), "--duration", "0.5", "--warmup", "0.1")):
         r = as_user(*args)
         assert r.returncode == 1 and r.stdout == "", (args, r.stdout, r.stderr)

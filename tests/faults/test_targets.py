@@ -17,19 +17,9 @@ from pathlib import Path
 import pytest
 
 from hftmem_tui.feeds.recording import Recording
-from tests.commands.test_record_export import _free_port, _scrape, _value
 from tests.conftest import ROOT, proc_status, run_cli, stop_process
-from tests.faults.conftest import (
-    assert_running_untraced,
-    children,
-    finish,
-    gone,
-    kill_quietly,
-    one_line,
-    spawn_cli,
-    wait_for,
-    wait_lines,
-)
+from tests.faults.conftest import assert_running_untraced, finish, kill_quietly, one_line
+from tests.helpers import children, free_port, gone, metric_value, scrape_metrics, spawn_cli, wait_for, wait_lines
 
 pytestmark = pytest.mark.fault
 
@@ -42,7 +32,7 @@ def _headless(cmd: str, pid: int, tmp_path: Path) -> tuple[str, ...]:
         "dump": ("dump", str(pid), "hftmem_engine_stats"),
         "audit": ("audit", str(pid), "--window", "0"),
         "record": ("record", str(pid), "--out", str(tmp_path / f"r{pid}.jsonl"), "--duration", "1"),
-        "export": ("export", str(pid), "--listen", f"127.0.0.1:{_free_port()}"),
+        "export": ("export", str(pid), "--listen", f"127.0.0.1:{free_port()}"),
         "allocs": ("allocs", str(pid), "--duration", "0.5", "--warmup", "0.1"),
     }[cmd]
 
@@ -53,12 +43,12 @@ def test_target_dies_under_record_and_export(engine, tmp_path, sig):
     """record ends with one line and a complete file; export keeps serving target_up 0; later commands say 'no process'."""
     pid = engine()
     out = tmp_path / "r.jsonl"
-    port = _free_port()
+    port = free_port()
     rec = spawn_cli("record", str(pid), "--out", str(out), "--interval", "0.2")
     exp = spawn_cli("export", str(pid), "--listen", f"127.0.0.1:{port}", "--interval", "0.25", "--no-perf")
     try:
         wait_lines(out, 3)
-        assert _value(_scrape(port), "hftmem_target_up") == 1
+        assert metric_value(scrape_metrics(port), "hftmem_target_up") == 1
         perf = [c for c in children(rec.pid)]
         assert perf, "record runs perf stat"
         assert_running_untraced(pid)
@@ -66,7 +56,7 @@ def test_target_dies_under_record_and_export(engine, tmp_path, sig):
         _, err = finish(rec)
         assert rec.returncode == 0
         one_line(err, f"target {pid} exited", str(out))
-        wait_for(lambda: _value(_scrape(port), "hftmem_target_up") == 0, 10, "target_up 0")
+        wait_for(lambda: metric_value(scrape_metrics(port), "hftmem_target_up") == 0, 10, "target_up 0")
         exp.send_signal(signal.SIGTERM)
         _, err = finish(exp)
         assert exp.returncode == 0

@@ -19,7 +19,8 @@ import pytest
 
 from tests.conftest import ROOT, proc_status
 from tests.disturbance import EngineStopMonitor
-from tests.faults.conftest import assert_running_untraced, children, gone, wait_for
+from tests.faults.conftest import assert_running_untraced
+from tests.helpers import children, gone, wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (a real terminal)")]

@@ -11,15 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import proc_status
-from tests.faults.conftest import (
-    children,
-    finish,
-    gone,
-    kill_quietly,
-    one_line,
-    spawn_cli,
-    wait_for,
-)
+from tests.faults.conftest import finish, kill_quietly, one_line
+from tests.helpers import children, gone, spawn_cli, wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from hftmem_tui.feeds.engine_reader import DEMO_ALLOCATORS, EngineReader, read_engine_stats
+from hftmem_tui.feeds.engine_reader import (
+    DEMO_ALLOCATORS,
+    EngineReader,
+    read_engine_stats,
+)
 from hftmem_tui.model.allocators import counter_span, decode_view
 from hftmem_tui.model.allocconfig import load_allocators, parse_allocators
 from hftmem_tui.sources.memory import read_memory

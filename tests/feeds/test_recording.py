@@ -8,50 +8,33 @@ import os
 
 import pytest
 
-from hftmem_tui.feeds.recording import RecordedFeed, Recording, RecordingError, recording_parts
-from hftmem_tui.feeds.recording_writer import END_RESERVE, RecordingWriter, SampleEncoder, encode_line, make_header
-from hftmem_tui.feeds.sample import PerfInterval, Sample, TargetInfo
+from hftmem_tui.feeds.recording import (
+    RecordedFeed,
+    Recording,
+    RecordingError,
+    recording_parts,
+)
+from hftmem_tui.feeds.recording_writer import (
+    END_RESERVE,
+    RecordingWriter,
+    SampleEncoder,
+    encode_line,
+    make_header,
+)
+from hftmem_tui.feeds.sample import PerfInterval
 from hftmem_tui.model.cadence import DutyCycle
 from hftmem_tui.sources import procfs
-from hftmem_tui.sources.process import ProcessInfo, ThreadTimes
 from tests.conftest import FIXTURES
+from tests.helpers import (
+    INFO,
+    MAPS,
+    STATUS,
+    recorded_sample,
+    recording_header,
+    write_recording,
+)
 
 FIX = FIXTURES / "proc"
-STATUS = procfs.parse_status((FIX / "sleep_status").read_text())
-STAT = procfs.parse_stat((FIX / "sleep_stat").read_text())
-ROLLUP = procfs.parse_smaps_rollup((FIX / "sleep_smaps_rollup").read_text())
-MAPS = procfs.parse_smaps((FIX / "sleep_smaps").read_text())
-INFO = TargetInfo(STATUS.tgid, STATUS.name, "/usr/bin/sleep", ("sleep", "1000"), "root", 1700000000.0, "box1",
-                  procfs.SchedInfo("SCHED_OTHER", 0, 0, frozenset({0, 1})), engine=False,
-                  start_ticks=STAT.starttime_ticks)
-
-
-def _sample(seq, *, rss_kb=None, rollup=True, mappings=None):
-    status = dataclasses.replace(STATUS, vm_rss_kb=rss_kb) if rss_kb is not None else STATUS
-    proc = ProcessInfo(INFO.pid, INFO.comm, INFO.cmdline, INFO.exe, INFO.username, INFO.create_time, 0.5,
-                       status.vm_rss_kb * 1024, 1 << 20, None, None, None, 1, (ThreadTimes(STATUS.tgid, 0.01, 0.0),), 0, 3)
-    return Sample(INFO, seq, 1700000100.0 + seq, status, STAT, proc, ROLLUP if rollup else None, mappings,
-                  None, None, (), {"status": 0.1})
-
-
-def _header():
-    return make_header(INFO, interval_s=1.0, smaps_every=3, rollup_every=1, budget=0.01,
-                       perf_interval_ms=None, recorded_at=1700000100.0)
-
-
-def _write(path, samples, *, end="duration reached"):
-    w = RecordingWriter(str(path))
-    w.open(_header())
-    enc = SampleEncoder()
-    for s in samples:
-        w.write_sample(encode_line(enc.encode(s, first_in_file=w.samples_in_file == 0)))
-    if end:
-        w.end(end)
-    else:
-        w.close()
-    return path
-
-
 def _grown_maps():
     """MAPS with the first mapping gone, the largest one grown, and one new mapping."""
     big = max(MAPS, key=lambda m: m.rss_kb)
@@ -63,8 +46,8 @@ def _grown_maps():
 def test_round_trip_rebuilds_mappings_from_deltas(tmp_path):
     """The reader rebuilds each full mapping table from the first read plus deltas."""
     grown = _grown_maps()
-    path = _write(tmp_path / "r.jsonl", [_sample(1, mappings=MAPS), _sample(2, rollup=False),
-                                         _sample(3, mappings=grown, rss_kb=STATUS.vm_rss_kb + 912)])
+    path = write_recording(tmp_path / "r.jsonl", [recorded_sample(1, mappings=MAPS), recorded_sample(2, rollup=False),
+                                         recorded_sample(3, mappings=grown, rss_kb=STATUS.vm_rss_kb + 912)])
     lines = path.read_bytes().splitlines()
     assert "mappings_delta" in json.loads(lines[3]) and "mappings" not in json.loads(lines[3])
     rec = Recording.open(str(path))
@@ -82,7 +65,7 @@ def test_round_trip_rebuilds_mappings_from_deltas(tmp_path):
 
 def test_truncated_last_line_reads_up_to_it(tmp_path):
     """A recorder killed mid-write: every whole sample reads, the notice names the line."""
-    path = _write(tmp_path / "r.jsonl", [_sample(i, mappings=MAPS if i == 1 else None) for i in range(1, 6)], end=None)
+    path = write_recording(tmp_path / "r.jsonl", [recorded_sample(i, mappings=MAPS if i == 1 else None) for i in range(1, 6)], end=None)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 40])  # cut the 5th sample short
     rec = Recording.open(str(path))
@@ -93,14 +76,16 @@ def test_truncated_last_line_reads_up_to_it(tmp_path):
     assert rec.damage.offset == data.rindex(b"\n", 0, len(data) - 1) + 1
 
 
-def test_corrupt_middle_line_stops_there(tmp_path):
-    path = _write(tmp_path / "r.jsonl", [_sample(i, mappings=MAPS if i == 1 else None) for i in range(1, 6)])
+def test_corrupt_middle_line_is_skipped_and_named(tmp_path):
+    """A corrupt line in the middle is skipped with its number and reason; the rest reads."""
+    path = write_recording(tmp_path / "r.jsonl", [recorded_sample(i, mappings=MAPS if i == 1 else None) for i in range(1, 6)])
     lines = path.read_bytes().split(b"\n")
     lines[3] = lines[3][:30] + b"\x00garbage" + lines[3][30:]
     path.write_bytes(b"\n".join(lines))
     rec = Recording.open(str(path))
-    assert [s.seq for s in rec.samples()] == [1, 2]
+    assert [s.seq for s in rec.samples()] == [1, 2, 4, 5]
     assert rec.damage.line == 4 and "corrupt" in rec.notice and "\n" not in rec.notice
+    assert "line 4" in rec.notice and "skipped" in rec.notice and rec.complete
 
 
 @pytest.mark.parametrize("content, message", [
@@ -128,16 +113,16 @@ def test_missing_file_and_directory(tmp_path):
 def test_rotation_keeps_k_self_contained_files_under_the_cap(tmp_path):
     """Every file is under the cap, starts with a header, and its first sample has the full table."""
     path = tmp_path / "r.jsonl"
-    one = len(encode_line(SampleEncoder().encode(_sample(1, mappings=MAPS), first_in_file=True)))
-    cap = one + 6 * len(encode_line(SampleEncoder().encode(_sample(2), first_in_file=False))) + 2048
+    one = len(encode_line(SampleEncoder().encode(recorded_sample(1, mappings=MAPS), first_in_file=True)))
+    cap = one + 6 * len(encode_line(SampleEncoder().encode(recorded_sample(2), first_in_file=False))) + 2048
     w = RecordingWriter(str(path), max_bytes=cap, rotate=2)
-    w.open(_header())
+    w.open(recording_header())
     enc = SampleEncoder()
     for i in range(1, 40):
-        s = _sample(i, mappings=MAPS if i == 1 else None)
+        s = recorded_sample(i, mappings=MAPS if i == 1 else None)
         line = encode_line(enc.encode(s, first_in_file=w.samples_in_file == 0))
         if not w.fits(line):
-            w.next_file(_header())
+            w.next_file(recording_header())
             line = encode_line(enc.encode(s, first_in_file=True))
         w.write_sample(line)
     w.end("stopped by SIGTERM")
@@ -158,7 +143,7 @@ def test_rotation_keeps_k_self_contained_files_under_the_cap(tmp_path):
 
 def test_fits_reserves_room_for_the_end_line(tmp_path):
     w = RecordingWriter(str(tmp_path / "r"), max_bytes=4096)
-    w.open(_header())
+    w.open(recording_header())
     w.write_sample(b"x" * 10 + b"\n")
     assert not w.fits(b"y" * (4096 - w.size - END_RESERVE + 1))
     assert w.fits(b"y" * (4096 - w.size - END_RESERVE))
@@ -187,9 +172,9 @@ def test_duty_cycle_by_count_and_by_cost():
 def test_a_sample_reads_back_as_it_was_written(tmp_path):
     """Samples -> recording -> Samples: equal, but for what the format keeps at the slow cadence."""
     perf = PerfInterval(2.0, 1.0, 1, {"page-faults": 12.0}, frozenset({"cycles"}), frozenset())
-    written = [dataclasses.replace(_sample(1, mappings=MAPS), perf=perf), _sample(2, rollup=False),
-               _sample(3, mappings=_grown_maps())]
-    got = list(Recording.open(str(_write(tmp_path / "r.jsonl", written))).samples())
+    written = [dataclasses.replace(recorded_sample(1, mappings=MAPS), perf=perf), recorded_sample(2, rollup=False),
+               recorded_sample(3, mappings=_grown_maps())]
+    got = list(Recording.open(str(write_recording(tmp_path / "r.jsonl", written))).samples())
     assert got[0] == written[0] and got[2] == written[2]
     # per-thread times are written with full smaps reads only: sample 2 carries sample 1's
     assert got[1] == dataclasses.replace(written[1], process=dataclasses.replace(

@@ -17,6 +17,7 @@ from hftmem_tui.sources.engine import (
     source_dir,
 )
 from tests.conftest import BUILD
+from tests.helpers import wait_for
 
 # The first test pays for compiling the sanitized build (~1-3 min on 2 cores from a clean clone).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -55,7 +56,9 @@ def test_engine_with_every_scenario_is_clean_under_asan_ubsan(sanitized_build):
             for s in SCENARIOS:
                 ctl.set_scenario(s, False)
                 ctl.set_scenario(s, True)
-            time.sleep(1.0)
+            # all on for 2,000 messages: the every-1,000-messages bugs (use-after-free, double free) run twice
+            start = ctl.status().messages
+            wait_for(lambda: ctl.status().messages >= start + 2000, 30, "2,000 messages with every scenario on")
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:

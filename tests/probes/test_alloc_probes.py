@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from hftmem_tui.probes import AllocProbes, plan_alloc_probes
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.perf.uprobes import define_probe, find_tracefs, list_session_probes
 from tests.conftest import proc_status
+from tests.helpers import wait_for
 
 try:
     _tracefs = find_tracefs()
@@ -23,22 +23,13 @@ except SourceError:
 pytestmark = pytest.mark.skipif(not _ok, reason="uprobes need root and tracefs")
 
 
-def wait_for(cond, timeout: float, step: float = 0.05) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
-
-
 def test_hot_alloc_counts_per_thread_and_samples_offenders(engine):
     pid = engine("--scenario", "hot-alloc")
     with AllocProbes(pid, guardian=False) as probes:
         threads = int(proc_status(pid)["Threads"])
         assert probes.events_open == threads * len(probes.specs)
         strat = next(t for t, n in probes.thread_names.items() if n == "hftmem-strat")
-        assert wait_for(lambda: probes.counts().get(strat, {}).get("malloc", 0) > 100, 10)
+        wait_for(lambda: probes.counts().get(strat, {}).get("malloc", 0) > 100, 10, "100 mallocs counted on hftmem-strat")
         offenders = probes.sample_offenders([strat])
         assert offenders and all(o.tid == strat for o in offenders)
         assert any("engine.cpp:" in str(f) for o in offenders for f in o.frames)
@@ -66,7 +57,7 @@ def test_library_without_the_symbol_is_one_note_and_the_rest_counts():
     """A C program maps no libstdc++: operator new/delete are a note each, malloc still counts."""
     proc = subprocess.Popen(["sleep", "30"])
     try:
-        wait_for(lambda: "libc" in Path(f"/proc/{proc.pid}/maps").read_text(), 5)
+        wait_for(lambda: "libc" in Path(f"/proc/{proc.pid}/maps").read_text(), 5, "libc mapped in sleep")
         with AllocProbes(proc.pid, guardian=False) as probes:
             assert {s.function for s in probes.specs} == {"malloc", "free", "calloc", "realloc"}
             assert "no libstdc++ mapped: operator new not probed" in probes.notes
@@ -97,7 +88,8 @@ def test_a_thread_that_exits_keeps_its_counts():
             proc.stdin.flush()
             assert proc.stdout.readline().strip() == "done"
             # join() returns a moment before the OS thread is gone from /proc
-            assert wait_for(lambda: probes.refresh_threads() and worker not in procfs.list_tasks(proc.pid), 5)
+            wait_for(lambda: probes.refresh_threads() and worker not in procfs.list_tasks(proc.pid), 5,
+                     "the worker thread gone from /proc")
             probes.refresh_threads()
             assert probes.events_open == before - len(probes.specs)
             assert probes.counts()[worker]["malloc"] >= 500

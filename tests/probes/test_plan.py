@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 
 import pytest
 
 from hftmem_tui.errors import NoSuchProcess
 from hftmem_tui.probes import ALLOC_FUNCTIONS, plan_alloc_probes
 from hftmem_tui.sources.perf.uprobes import probe_offset
+from tests.helpers import wait_for
 
 
 def test_engine_operators_are_probed_in_the_executable_libc_functions_in_libc(engine):
@@ -33,9 +33,7 @@ def test_engine_operators_are_probed_in_the_executable_libc_functions_in_libc(en
 def test_a_c_program_gets_one_note_per_operator():
     proc = subprocess.Popen(["sleep", "30"])
     try:
-        end = time.monotonic() + 5
-        while "libc" not in open(f"/proc/{proc.pid}/maps").read() and time.monotonic() < end:
-            time.sleep(0.02)
+        wait_for(lambda: "libc" in open(f"/proc/{proc.pid}/maps").read(), 5, "libc mapped in sleep")
         specs, notes = plan_alloc_probes(proc.pid)
         assert {s.function for s in specs} == {"malloc", "free", "calloc", "realloc"}
         assert notes == [f"no libstdc++ mapped: operator {f} not probed" for f in ("new", "new[]", "delete", "delete[]")]

@@ -15,8 +15,10 @@ import pytest
 from hftmem_tui.errors import EngineError
 from hftmem_tui.sources.engine import SCENARIOS, EngineControl
 from tests.conftest import ROOT, proc_status, run_cli, stop_process, vm_rss_kib
+from tests.helpers import wait_engine_advances
 
 MiB = 1024
+WINDOW = "hftmem_engine_stats.window_index"  # +1 per second of the engine running (a latency window)
 
 
 def test_detach_prints_only_a_pid_of_a_running_untraced_engine(engine):
@@ -30,27 +32,27 @@ def test_detach_prints_only_a_pid_of_a_running_untraced_engine(engine):
 
 def test_rss_stays_flat_with_no_scenario(engine):
     pid = engine()
-    time.sleep(1.0)  # warm-up: pools, arena and ring pages get touched
+    wait_engine_advances(pid, WINDOW)  # warm-up (a first 1 s window): pools, arena and ring pages get touched
     before = vm_rss_kib(pid)
-    time.sleep(5.0)
+    wait_engine_advances(pid, WINDOW, by=5)  # 5 s of the engine running, however loaded the machine is
     growth = vm_rss_kib(pid) - before
     assert growth < 1 * MiB, f"RSS grew {growth} KiB in 5 s with no scenario"
 
 
 def test_leak_grows_rss_and_switching_it_off_live_stops_growth(engine):
     pid = engine("--scenario", "leak")
-    time.sleep(1.0)
+    wait_engine_advances(pid, WINDOW)
     before = vm_rss_kib(pid)
-    time.sleep(5.0)
+    wait_engine_advances(pid, "hftmem_engine_stats.leaked_bytes", by=5 << 20, timeout=20)  # ~2.5 s at 2 MiB/s
     leaking = vm_rss_kib(pid) - before
-    assert leaking > 4 * MiB, f"leak grew RSS only {leaking} KiB in 5 s"
+    assert leaking > 4 * MiB, f"leak grew RSS only {leaking} KiB while it leaked 5 MiB"
 
     r = run_cli("scenario", str(pid), "--off", "leak")
     assert r.returncode == 0, r.stderr
     assert "scenarios=-" in r.stdout
-    time.sleep(0.5)
+    wait_engine_advances(pid, WINDOW)
     before = vm_rss_kib(pid)
-    time.sleep(5.0)
+    wait_engine_advances(pid, WINDOW, by=5)
     after_off = vm_rss_kib(pid) - before
     assert after_off < 1 * MiB, f"RSS still grew {after_off} KiB after leak was switched off"
 
@@ -59,7 +61,7 @@ def test_engine_paced_uses_about_one_core(engine):
     pid = engine()
     p = psutil.Process(pid)
     p.cpu_percent(None)
-    time.sleep(2.0)
+    time.sleep(2.0)  # CPU% is CPU time over wall time: the window is wall time by definition
     cpu = p.cpu_percent(None)
     assert 30.0 < cpu < 140.0, f"paced engine used {cpu:.0f}% CPU"
 
@@ -70,7 +72,7 @@ def test_every_scenario_switches_on_and_off_live(engine):
         r = run_cli("scenario", str(pid), "--on", name)
         assert r.returncode == 0, r.stderr
         assert name in r.stdout.split("scenarios=")[1].split()[0].split(",")
-    time.sleep(2.0)  # all eight at once: the engine must survive the combination
+    wait_engine_advances(pid, WINDOW, by=2)  # all eight at once for 2 s: the engine must survive the combination
     assert EngineControl(pid).status().scenarios == frozenset(SCENARIOS)
     for name in SCENARIOS:
         r = run_cli("scenario", str(pid), "--off", name)
@@ -148,7 +150,7 @@ def test_foreground_engine_prints_pid_and_stops_on_ctrl_c(engine_binary, tmp_pat
     try:
         first = proc.stdout.readline()
         assert f"pid={proc.pid}" in first  # the command became the engine: same pid
-        time.sleep(0.3)
+        wait_engine_advances(proc.pid)  # running its loop (its handlers are in place before it prints)
         proc.send_signal(2)
         assert proc.wait(timeout=10) == 0
     finally:

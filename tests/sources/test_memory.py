@@ -56,7 +56,7 @@ class TestFormatX:
         """gdb collapses runs > 10, escapes quotes/controls in octal, cuts at 200 chars."""
         rep = b"ab" + b"A" * 24 + b'cd"q\\\n\t\x1b\x7f\xc3\xa9z\0'
         assert format_x(rep, 0x4020, "s", symbol=("g_rep", 0x4020)) == [
-            "0x4020 <g_rep>:\t\"ab\", 'A' <repeats 24 times>, \"cd\\\"q\\\\\\n\\t\\033\\177\u00e9z\""
+            "0x4020 <g_rep>:\t\"ab\", 'A' <repeats 24 times>, \"cd\\\"q\\\\\\n\\t\\033\\177\\303\\251z\""
         ]
         assert format_x(b"x" + b"A" * 10 + b"y\0", 0, "s") == ['0x0:\t"xAAAAAAAAAAy"']
         assert format_x(b"B" * 20 + b"\0", 0, "s") == ["0x0:\t'B' <repeats 20 times>"]
@@ -125,3 +125,94 @@ class TestReadOwnProcess:
         assert read_memory(os.getpid(), 0x10, 0) == b""
         with pytest.raises(ValueError):
             read_memory(os.getpid(), 0x10, -1)
+
+
+@pytest.fixture(scope="module")
+def pattern():
+    """A 4 MiB + 2 pages buffer of this process with a known byte pattern, and its address."""
+    size = (4 << 20) + 2 * mmap.PAGESIZE
+    buf = mmap.mmap(-1, size)
+    buf[:] = bytes(range(251)) * (size // 251) + bytes(range(size % 251))  # 251: prime, so no page repeats
+    yield buf, ctypes.addressof(ctypes.c_char.from_buffer(buf))
+
+
+SIZES = [1, 2, 7, 4095, 4096, 4097, 65536 + 3, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 << 20, 4 << 20]
+
+
+class TestReadSizes:
+    @pytest.mark.parametrize("size", SIZES)
+    @pytest.mark.parametrize("start", [0, 1, mmap.PAGESIZE - 3])  # aligned, odd, straddling a page
+    def test_read_memory_and_read_into_equal_the_bytes(self, pattern, size, start):
+        buf, base = pattern
+        want = buf[start:start + size]
+        got = read_memory(os.getpid(), base + start, size)
+        assert type(got) is bytes and got == want
+        into = bytearray(size)
+        assert memory.read_into(os.getpid(), base + start, into) == size and into == want
+        view = memoryview(bytearray(size + 8))[4:4 + size]  # a slice: the read lands at its offset
+        assert memory.read_into(os.getpid(), base + start, view) == size and view.tobytes() == want
+        assert view.obj[:4] == bytes(4) and view.obj[-4:] == bytes(4)
+
+    def test_repeated_reads_return_distinct_objects(self, pattern):
+        buf, base = pattern
+        a = read_memory(os.getpid(), base, 1)
+        b = read_memory(os.getpid(), base + 1, 1)
+        assert (a, b) == (b"\x00", b"\x01") and a is not b
+        assert b"\x00" == bytes([0]) and b"\x01"[0] == 1  # the interpreter's shared 1-byte objects untouched
+
+    @pytest.mark.parametrize("size", [16, 4096, (1 << 20) + 5, 3 << 20])
+    def test_partly_unmapped_range_names_the_first_bad_page(self, size):
+        page = mmap.PAGESIZE
+        length = (size // page + 2) * page
+        region = mmap.mmap(-1, length)
+        base = ctypes.addressof(ctypes.c_char.from_buffer(region))
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        hole = base + length - page  # the last page goes: a read across it fails there
+        assert libc.munmap(ctypes.c_void_p(hole), page) == 0
+        start = hole - size + 8
+        for read in (lambda: read_memory(os.getpid(), start, size),
+                     lambda: memory.read_into(os.getpid(), start, bytearray(size))):
+            with pytest.raises(UnmappedAddress) as info:
+                read()
+            assert info.value.first_unreadable == hole
+        assert read_memory(os.getpid(), start, size - 8) == bytes(size - 8)  # up to the hole: fine
+
+    def test_read_into_rejects_a_read_only_buffer_and_reads_nothing_for_empty(self, pattern):
+        _buf, base = pattern
+        with pytest.raises(TypeError):
+            memory.read_into(os.getpid(), base, b"immutable")
+        assert memory.read_into(os.getpid(), base, bytearray()) == 0
+        ba = bytearray(8)
+        memory.read_into(os.getpid(), base, ba)
+        ba.extend(b"x")  # the buffer is released after the read: it can grow again
+
+
+# Bytes for x/s: non-ASCII (UTF-8 and not), escapes, quotes, repeats of an escaped byte.
+GDB_STRINGS = [b"\xd0\x89\xf6r\x94U", "caf\u00e9 \u20ac \u202e".encode(), b"tab\tnl\nesc\x1b del\x7f \x01\x02",
+               b'q"uote\' back\\slash', b"\xff" * 12 + b"ab", b"x" + b"\x80" * 11, bytes(range(1, 128)),
+               bytes(range(128, 256))]
+
+
+def test_s_matches_gdb_x_s_on_the_same_bytes(tmp_path):
+    """The oracle: gdb's own `x/s` (C locale, as in services and CI) on an executable's data holding
+    these bytes; format_x must print every line exactly as gdb does (non-ASCII as octal escapes)."""
+    import random
+    import shutil
+    import subprocess
+
+    if not (shutil.which("gdb") and shutil.which("cc")):
+        pytest.skip("needs gdb and a C compiler")
+    rng = random.Random(15)
+    cases = GDB_STRINGS + [bytes(rng.randrange(1, 256) for _ in range(rng.randrange(1, 150))) for _ in range(12)]
+    src = "".join(f"char g_s{i}[] = {{{', '.join(str(b) for b in c)}, 0}};\n" for i, c in enumerate(cases))
+    (tmp_path / "s.c").write_text(src + "int main(void) { return g_s0[0]; }\n")
+    subprocess.run(["cc", "-g", "-O0", "-o", str(tmp_path / "s"), str(tmp_path / "s.c")], check=True)
+    cmds = [a for i in range(len(cases)) for a in ("-ex", f"x/s g_s{i}")]
+    r = subprocess.run(["gdb", "-nx", "-batch", *cmds, str(tmp_path / "s")], capture_output=True, text=True,
+                       env={**os.environ, "LC_ALL": "C"}, timeout=60)
+    got = r.stdout.splitlines()
+    assert len(got) == len(cases), r.stdout + r.stderr
+    for i, (case, line) in enumerate(zip(cases, got)):
+        address = int(line.split()[0], 16)
+        assert format_x(case + b"\0", address, "s", symbol=(f"g_s{i}", address)) == [line], case

@@ -221,3 +221,108 @@ def test_exec_mappings_and_load_base_use_the_one_parser(fake_root):
         load_base(4242, "/usr/bin/other", procfs=fake_root)
     with pytest.raises(NoSuchProcess):
         read_exec_mappings(4243, fake_root)
+
+
+# --------------------------------------------------------------------------- native parser = Python parser
+
+SMAPS_KEYS = ("Size", "KernelPageSize", "MMUPageSize", "Rss", "Pss", "Pss_Dirty", "Shared_Clean", "Shared_Dirty",
+              "Private_Clean", "Private_Dirty", "Referenced", "Anonymous", "KSM", "LazyFree", "AnonHugePages",
+              "ShmemPmdMapped", "FilePmdMapped", "Shared_Hugetlb", "Private_Hugetlb", "Swap", "SwapPss", "Locked")
+# Names the kernel can print: spaces (inside, trailing), bytes that are not UTF-8, " (deleted)",
+# the special areas, ':' and '-' inside names, a tab, an escaped newline, non-ASCII UTF-8.
+HOSTILE_NAMES = (b"", b"[heap]", b"[stack]", b"[vdso]", b"[vvar]", b"[vsyscall]", b"[anon:order book]",
+                 b"/usr/lib/x86_64-linux-gnu/libc.so.6", b"/tmp/with space/file name", b"/tmp/trailing space ",
+                 b"/tmp/engine (deleted)", b"/opt/caf\xe9/hft-engine", b"/tmp/plug\xff\xfein dir/lib (deleted)",
+                 b"/memfd:shm-1 (deleted)", b"/tmp/a-b:c 0-1 rw-p", b"/dir/", b"/tmp/tab\there", b"/tmp/nl\\012x",
+                 b"/tmp/\xc3\xa9t\xc3\xa9/\xe2\x82\xac", b"/SYSV00000000 (deleted)")
+
+
+def generated_smaps(count: int, seed: int) -> bytes:
+    """smaps text laid out exactly as the kernel writes it, ``count`` areas, names from HOSTILE_NAMES."""
+    rng = __import__("random").Random(seed)
+    out, addr = [], 0x10000
+    for _ in range(count):
+        pages = rng.choice((1, 1, 2, 3, 16, 512))
+        start, addr = addr, addr + pages * 4096
+        name = rng.choice(HOSTILE_NAMES)
+        perms = rng.choice((b"r--p", b"rw-p", b"r-xp", b"---p", b"rw-s", b"r--s"))
+        inode = rng.choice((0, 0, 260875, 1835123, 2**40))
+        head = b"%x-%x %s %08x %s %d" % (start, addr, perms, rng.randrange(0, 2**32, 4096),
+                                         rng.choice((b"00:00", b"fe:00", b"fd:01", b"103:02")), inode)
+        out.append(head.ljust(73) + name if name else head + b" ")
+        rss = rng.randrange(pages + 1) * 4
+        for key in SMAPS_KEYS:
+            kb = pages * 4 if key == "Size" else 4 if key.endswith("PageSize") else rng.choice((0, rss, rss // 2))
+            out.append(b"%-16s%8d kB" % (key.encode() + b":", kb))
+        out += [b"THPeligible:    0", b"ProtectionKey:  0", b"VmFlags: rd wr mr mw me ac "]
+    return b"\n".join(out) + b"\n"
+
+
+@pytest.fixture(scope="module")
+def smaps_100k() -> bytes:
+    return generated_smaps(100_000, seed=17)
+
+
+def test_native_parser_is_built():
+    assert procfs_maps.NATIVE, "the native smaps parser is missing: run `pip install -e .` (native/pyext)"
+
+
+@pytest.mark.parametrize("name", ["sleep_smaps", "smaps_many.gz"])
+def test_native_and_python_parsers_agree_on_captured_smaps(name):
+    text = fixture(name)
+    native = procfs_maps._native_parse(text.encode("utf-8", "surrogateescape"))
+    assert native is not None and native == procfs_maps.parse_smaps_python(text)
+    assert procfs_maps.parse_smaps(text) == native  # str in, same result
+
+
+def test_native_and_python_parsers_agree_on_100k_hostile_mappings(smaps_100k):
+    native = procfs_maps._native_parse(smaps_100k)
+    python = procfs_maps.parse_smaps_python(smaps_100k.decode("utf-8", "surrogateescape"))
+    assert native is not None and len(native) == 100_000
+    assert native == python
+    assert all(type(m) is Mapping for m in native)
+    paths = {os.fsencode(m.path) for m in native}
+    assert paths == set(HOSTILE_NAMES)  # trailing spaces kept, as Python's split(None, 5) keeps them
+    assert {m.kind for m in native} >= {"anon", "heap", "stack", "vdso", "special", "file"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        native[0].rss_kb = 1  # type: ignore[misc]
+
+
+def test_native_and_python_rows_agree(smaps_100k):
+    maps = procfs_maps.parse_smaps(smaps_100k)
+    rows = procfs_maps.pmap_rows(maps)
+    assert rows == procfs_maps.pmap_rows_python(maps) and rows.count("\n") == len(maps)
+    odd = (Mapping(0x1000, 0x2000, "r", 0, "00:00", 0, "/x"), Mapping(0, 4096, "rwxs", 0, "00:00", 0, "/a/é"))
+    assert procfs_maps.pmap_rows(odd) == procfs_maps.pmap_rows_python(odd)
+    assert procfs_maps.pmap_rows(()) == ""
+
+
+@pytest.mark.parametrize("edit", [
+    lambda t: t.replace(b" kB\n", b" kB\r\n", 1),               # CRLF: not the kernel's layout
+    lambda t: t.replace(b"Rss:   ", b"Rss:\t  ", 1),             # a tab before the number
+    lambda t: t.replace(b"/usr/bin/sleep", b"\xc2\xa0/sleep", 1),  # a name starting with Unicode space
+    lambda t: t.replace(b"Swap:                  0 kB", b"Swap:                  x kB", 1),  # not a number
+    lambda t: t.replace(b"r--p 00000000 fe:00", b"r--p 0000000g fe:00", 1),    # offset not hex
+])
+def test_native_parser_hands_what_it_does_not_know_to_python(edit):
+    data = edit((FIX / "sleep_smaps").read_bytes())
+    assert procfs_maps._native_parse(data) is None
+    text = data.decode("utf-8", "surrogateescape")
+    try:
+        expected = procfs_maps.parse_smaps_python(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            parse_smaps(data)
+    else:
+        assert parse_smaps(data) == expected
+
+
+def test_native_parser_ignores_unknown_keys_and_keeps_missing_ones_zero():
+    text = fixture("sleep_smaps")
+    lines = text.split("\n")
+    lines.insert(2, "FutureKey:            7 kB")
+    del lines[next(i for i, ln in enumerate(lines) if ln.startswith("Swap:"))]
+    odd = "\n".join(lines)
+    native = procfs_maps._native_parse(odd.encode())
+    assert native is not None and native == procfs_maps.parse_smaps_python(odd)
+    assert procfs_maps._native_parse(b"") == () == parse_smaps(b"")

@@ -36,6 +36,7 @@ from hftmem_tui.sources.symbols import (
     load_base,
     read_elf_info,
 )
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("g++") and shutil.which("gdb") and shutil.which("strip") and shutil.which("nm")),
@@ -231,9 +232,8 @@ def test_resolve_expr_and_live_counter(table, target):
     assert table.resolve_expr(f"{STRUCT}.hist[3]").address == sym.address + target["info"]["hist"] + 24
     addr = table.runtime_address(counter, pid)
     first = int.from_bytes(read_memory(pid, addr, 8), "little")
-    time.sleep(0.05)
-    second = int.from_bytes(read_memory(pid, addr, 8), "little")
-    assert second > first > 0
+    assert first > 0
+    wait_for(lambda: int.from_bytes(read_memory(pid, addr, 8), "little") > first, 5, "the target's counter to move")
 
 
 def test_user_expressions_are_checked_before_gdb(table):

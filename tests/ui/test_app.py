@@ -5,7 +5,6 @@ drawing and keys (no engine)."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from textual.widgets import DataTable, Static, TabbedContent
@@ -22,41 +21,16 @@ from hftmem_tui.ui.perf_pane import NOT_SUPPORTED, PerfCounters
 from hftmem_tui.ui.pools_pane import AllocatorGauges
 from hftmem_tui.ui.screenshots import recorded_app, replay_all
 from tests.conftest import proc_status
-
-
-async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
-
-
-def text_of(widget: Static) -> str:
-    """What the widget shows, as plain text (Rich renderables printed at a wide width)."""
-    from rich.console import Console
-
-    content = widget.content
-    if isinstance(content, str):
-        return content
-    console = Console(width=250, record=True, file=open("/dev/null", "w"))
-    console.print(content)
-    return console.export_text()
-
-
-def make_app(pid: int, **kw) -> HftmemApp:
-    """The App on a live sampler of ``pid`` and the live services of ``pid``."""
-    sampler = LiveSampler(pid, interval_s=0.2, smaps_every=2, perf=kw.pop("perf", False))
-    return HftmemApp(sampler, services=LiveServices(sampler.start()), refresh_s=0.2, **kw)
+from tests.helpers import live_app, text_of, wait_for_pilot
 
 
 @pytest.mark.slow
 async def test_panes_show_the_live_engine(engine):
     """Overview RSS, [heap]/[stack] rows, allocator gauges, latency history; the engine is never traced."""
     pid = engine()
-    app = make_app(pid)
+    app = live_app(pid)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.samples_seen >= 2)
+        await wait_for_pilot(pilot, lambda: app.samples_seen >= 2)
         stats = text_of(app.query_one("#overview-stats", Static))
         assert "RSS" in stats and "MiB" in stats
         header = text_of(app.query_one(TargetHeader))
@@ -65,7 +39,7 @@ async def test_panes_show_the_live_engine(engine):
         await pilot.press("2")
         assert app.query_one(TabbedContent).active == "mappings"
         table = app.query_one(MappingTable).table
-        await wait_for(pilot, lambda: table.row_count > 5)
+        await wait_for_pilot(pilot, lambda: table.row_count > 5)
         names = {str(table.get_row(k)[5]).lstrip("▲ ") for k in table.rows}
         assert {"[heap]", "[stack]"} <= {n.plain if hasattr(n, "plain") else n for n in names} | names
 
@@ -94,7 +68,7 @@ async def test_mappings_sort_filter_and_cursor_kept():
         await pilot.press("2")
         view = app.query_one(MappingTable)
         table = view.table
-        await wait_for(pilot, lambda: table.row_count > 5)
+        await wait_for_pilot(pilot, lambda: table.row_count > 5)
         assert app.focused is table  # showing the pane gives its table the keys
         await pilot.press("down", "down", "down")
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
@@ -102,7 +76,7 @@ async def test_mappings_sort_filter_and_cursor_kept():
         for s in samples[15:25]:  # the next full smaps read is among them
             app.apply_sample(s)
         assert app.history.mappings_time != shown
-        await pilot.pause(0.1)
+        await pilot.pause(0.1)  # the redraw of the new rows; the cursor row is equal before it, so no condition tells
         assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == key
 
         await pilot.press("s")  # rss -> dirty
@@ -129,15 +103,15 @@ async def test_mappings_sort_filter_and_cursor_kept():
 async def test_perf_memory_audit_help_and_quit(engine):
     """Perf rows (or 'not supported here'), a hex view of a symbol, the audit checks, help, q."""
     pid = engine()
-    app = make_app(pid, perf=True)
+    app = live_app(pid, perf=True)
     hook_calls = []
     app.add_exit_hook(lambda: hook_calls.append(proc_status(pid)["TracerPid"]))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("3")
-        await wait_for(pilot, lambda: "task-clock" in app.history.perf)
-        await pilot.pause(0.3)
+        await wait_for_pilot(pilot, lambda: "task-clock" in app.history.perf)
+        await wait_for_pilot(pilot, lambda: "task-clock" in (perf := text_of(app.query_one(PerfCounters)))
+                             and "page-faults" in perf, what="task-clock and page-faults in the perf pane")
         perf = text_of(app.query_one(PerfCounters))
-        assert "task-clock" in perf and "page-faults" in perf
         for event in app.history.perf_unsupported:
             assert event in perf
         if app.history.perf_unsupported:
@@ -146,12 +120,12 @@ async def test_perf_memory_audit_help_and_quit(engine):
         await pilot.press("6")
         memory = app.query_one(MemoryPanel)
         memory.show("hftmem_engine_stats")
-        await wait_for(pilot, lambda: memory.place is not None, timeout=30)
+        await wait_for_pilot(pilot, lambda: memory.place is not None, timeout=30)
         assert "hftmem_engine_stats" in text_of(memory.query_one("#hex-header", Static))
 
         await pilot.press("7")
         audit = app.query_one(AuditPanel)
-        await wait_for(pilot, lambda: audit.query_one(DataTable).row_count >= 8, timeout=30)
+        await wait_for_pilot(pilot, lambda: audit.query_one(DataTable).row_count >= 8, timeout=30)
 
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
@@ -168,11 +142,11 @@ async def test_target_exit_keeps_last_data(engine):
     import signal
 
     pid = engine()
-    app = make_app(pid)
+    app = live_app(pid)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.samples_seen >= 1)
+        await wait_for_pilot(pilot, lambda: app.samples_seen >= 1)
         os.kill(pid, signal.SIGKILL)
-        await wait_for(pilot, lambda: app.target_gone is not None)
+        await wait_for_pilot(pilot, lambda: app.target_gone is not None)
         banner = app.query_one("#banner", Static)
         assert banner.display and f"process {pid} exited" in text_of(banner)
         assert "showing the last data" in text_of(banner)
@@ -210,11 +184,10 @@ async def test_allocators_file_gives_the_same_gauges(engine, tmp_path):
     app = HftmemApp(sampler, services=LiveServices(sampler.start()), refresh_s=0.2, allocators=specs)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("4")
-        await wait_for(pilot, lambda: app.samples_seen >= 1)
-        await pilot.pause(0.3)
+        symbols = ("hftmem_order_pool", "hftmem_scratch_arena", "hftmem_md_ring", "hftmem_md_ring_packed")
+        await wait_for_pilot(pilot, lambda: all(s in text_of(app.query_one(AllocatorGauges)) for s in symbols),
+                             what=lambda: f"{symbols} in the gauges: {text_of(app.query_one(AllocatorGauges))}")
         gauges = text_of(app.query_one(AllocatorGauges))
-        for symbol in ("hftmem_order_pool", "hftmem_scratch_arena", "hftmem_md_ring", "hftmem_md_ring_packed"):
-            assert symbol in gauges
         assert "hftmem_order_pool_typo" not in gauges
         assert any("hftmem_order_pool_typo" in n for n in sampler.notes)
 
@@ -225,18 +198,19 @@ async def test_a_process_that_is_not_the_engine(tmp_path):
 
     proc = subprocess.Popen(["sleep", "30"])
     try:
-        app = make_app(proc.pid)
+        app = live_app(proc.pid)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.samples_seen >= 1)
+            await wait_for_pilot(pilot, lambda: app.samples_seen >= 1)
             assert "RSS" in text_of(app.query_one("#overview-stats", Static))
             await pilot.press("4")
-            await pilot.pause(0.2)
-            gauges = text_of(app.query_one(AllocatorGauges))
-            assert gauges.startswith("engine:") and "hftmem_engine_stats" in gauges  # why there are none
+            gauges = lambda: text_of(app.query_one(AllocatorGauges))  # noqa: E731
+            # why there are none
+            await wait_for_pilot(pilot, lambda: gauges().startswith("engine:") and "hftmem_engine_stats" in gauges(),
+                                 what=lambda: f"the gauges to say why there are none: {gauges()!r}")
             await pilot.press("5")
-            await pilot.pause(0.2)
-            latency = text_of(app.query_one(LatencyHistory).query_one("#latency-summary", Static))
-            assert "only for the hftmem demo engine" in latency
+            latency = lambda: text_of(app.query_one(LatencyHistory).query_one("#latency-summary", Static))  # noqa: E731
+            await wait_for_pilot(pilot, lambda: "only for the hftmem demo engine" in latency(),
+                                 what=lambda: f"the latency pane to say it needs the engine: {latency()!r}")
     finally:
         proc.kill()
         proc.wait()
@@ -260,9 +234,9 @@ async def test_switching_panes_does_not_ping_pong_focus(monkeypatch):
         replay_all(app)
         for key in "767":
             await pilot.press(key)
-            await pilot.pause(0.3)
+            await pilot.pause(0.3)  # let each switch settle, as a user pressing keys would
         calls.clear()
-        await pilot.pause(1.0)
+        await pilot.pause(1.0)  # an absence is watched for a while: a ping-pong flips focus many times a second
         assert calls == []
         assert app.active_pane == "audit" and app.focused is not None and app.focused.id == "audit-table"
 
@@ -276,14 +250,14 @@ async def test_a_recording_shows_the_refusal_where_the_target_is_needed():
         await pilot.press("6")
         assert text_of(app.query_one("#memory-view", Static)) == f"memory: {REFUSALS['memory']}"
         await pilot.press("7", "a")
-        await pilot.pause(0.2)
-        summary = text_of(app.query_one("#audit-summary", Static))
-        assert summary == f"readiness audit: {REFUSALS['audit']}" and app.audit_runs == 0
+        await wait_for_pilot(pilot, lambda: text_of(app.query_one("#audit-summary", Static))
+                             == f"readiness audit: {REFUSALS['audit']}", what="the audit's refusal")
+        assert app.audit_runs == 0
         await pilot.press("8")
         assert text_of(app.query_one("#watch-unavailable", Static)) == f"watchpoints: {REFUSALS['watch']}"
         await pilot.press("9", "s")
-        await pilot.pause(0.2)
-        intro = text_of(app.query_one("#allocs-intro", Static))
-        assert f"allocation alarms: {REFUSALS['allocs']}" in " ".join(intro.split())
+        await wait_for_pilot(pilot, lambda: f"allocation alarms: {REFUSALS['allocs']}"
+                             in " ".join(text_of(app.query_one("#allocs-intro", Static)).split()),
+                             what="the allocs pane's refusal")
         pane = app.pane_widget("allocs")
         assert not pane.running and pane.armed_events() == () and app.pane_widget("watch").armed_events() == ()

@@ -8,76 +8,14 @@ the engine running with TracerPid 0; SIGTERM does the same and restores the term
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
-import sys
-import time
-import uuid
 
 import pytest
 
-from tests.conftest import ROOT, proc_status, run_cli
+from tests.conftest import proc_status, run_cli
+from tests.helpers import attach_command, gone, needs_tmux, wait_for
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)")
-
-
-class Tmux:
-    def __init__(self, command: str, width: int = 120, height: int = 40) -> None:
-        self.name = f"hftmem-test-{uuid.uuid4().hex[:8]}"
-        # A private server (-L) with no config (-f /dev/null): other tmux users cannot resize it.
-        self.base = ["tmux", "-L", self.name, "-f", "/dev/null"]
-        # COLUMNS/LINES (pytest sets them) would override the real terminal size in Textual.
-        # The shell stays after hftmem exits, so the test can read its exit status on screen.
-        subprocess.run([*self.base, "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height),
-                        f"cd {ROOT} && env -u COLUMNS -u LINES {command}; echo EXITED $?; sleep 600"], check=True,
-                       stdin=subprocess.DEVNULL)
-        subprocess.run([*self.base, "resize-window", "-t", self.name, "-x", str(width), "-y", str(height)],
-                       check=True)
-
-    def screen(self) -> str:
-        return subprocess.run([*self.base, "capture-pane", "-p", "-t", self.name], capture_output=True,
-                              text=True, check=True).stdout
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run([*self.base, "send-keys", "-t", self.name, *keys], check=True)
-
-    def wait_for(self, *needles: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.screen()
-            if all(n in text for n in needles):
-                return text
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{needles} not on screen within {timeout} s:\n{text}")
-            time.sleep(0.1)
-
-    def hftmem_pid(self) -> int:
-        shell = subprocess.run([*self.base, "display", "-p", "-t", self.name, "#{pane_pid}"], capture_output=True,
-                               text=True, check=True).stdout.strip()
-        children = subprocess.run(["pgrep", "-P", shell], capture_output=True, text=True).stdout.split()
-        return int(children[0])
-
-    def kill(self) -> None:
-        subprocess.run([*self.base, "kill-server"], capture_output=True)
-
-
-@pytest.fixture
-def tmux():
-    sessions: list[Tmux] = []
-
-    def start(command: str) -> Tmux:
-        t = Tmux(command)
-        sessions.append(t)
-        return t
-
-    yield start
-    for t in sessions:
-        t.kill()
-
-
-def attach_command(pid: int, *extra: str) -> str:
-    return f"{sys.executable} -m hftmem_tui.cli attach {pid} {' '.join(extra)}"
+pytestmark = needs_tmux
 
 
 def assert_untraced(pid: int) -> None:
@@ -140,10 +78,9 @@ def test_ctrl_c_quits_and_sighup_ends_it(engine, tmux):
     t2.wait_for(f"pid {pid}", "RSS", timeout=20)
     hftmem = t2.hftmem_pid()
     t2.kill()  # the terminal goes away: the kernel sends SIGHUP to the foreground process group
-    deadline = time.monotonic() + 10
-    while os.path.exists(f"/proc/{hftmem}") and not proc_status(hftmem)["State"].startswith("Z"):
-        if time.monotonic() > deadline:
-            os.kill(hftmem, signal.SIGKILL)  # do not leave it behind
-            raise AssertionError("hftmem survived the loss of its terminal")
-        time.sleep(0.1)
+    try:
+        wait_for(lambda: gone(hftmem), 10, "hftmem to end with its terminal")
+    except AssertionError:
+        os.kill(hftmem, signal.SIGKILL)  # do not leave it behind
+        raise AssertionError("hftmem survived the loss of its terminal") from None
     assert_untraced(pid)

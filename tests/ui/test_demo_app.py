@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shlex
-import shutil
-import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,14 +19,8 @@ from hftmem_tui.services import REFUSALS, LiveServices, RecordedServices
 from hftmem_tui.sources.engine import EngineControl
 from hftmem_tui.ui.demo_app import TourApp
 from hftmem_tui.ui.screenshots import RECORDING
-from tests.conftest import ROOT, proc_status
-
-
-async def wait_for(pilot, cond, timeout: float, why=lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"condition not met in {timeout} s {why()}"
-        await pilot.pause(0.1)
+from tests.conftest import proc_status
+from tests.helpers import gone, needs_tmux, wait_for, wait_for_pilot
 
 
 def make_app(pid: int, progress: Path, start: str | None = None) -> TourApp:
@@ -56,25 +48,25 @@ def test_whole_tour_on_the_real_engine(engine, tmp_path):
         app = make_app(pid, progress)
         async with app.run_test(size=(120, 36)) as pilot:
             panel = app.tour
-            await wait_for(pilot, lambda: panel.state.last is not None, 15)
+            await wait_for_pilot(pilot, lambda: panel.state.last is not None, 15)
             for i, chapter in enumerate(CHAPTERS):
                 assert panel.state.chapter is chapter
                 assert app.query_one(TabbedContent).active == chapter.pane  # focus moved to the chapter's pane
                 await pilot.press("b")
-                await wait_for(pilot, lambda: panel.state.observed_now, chapter.timeout_s + 3,
+                await wait_for_pilot(pilot, lambda: panel.state.observed_now, chapter.timeout_s + 3,
                                lambda: f"{chapter.name}: {panel.state.observation} after {len(panel.state.samples)} samples")
                 assert chapter.scenario in control.status().scenarios
                 if chapter.name == "leak":
                     assert app.query_one("#leak-verdict").has_class("tour-highlight")
                 if chapter.name == "fragmentation":  # the [heap] row is the table's cursor row
                     table = app.pane_widget("mappings").query_one(DataTable)
-                    await wait_for(pilot, lambda: str(table.coordinate_to_cell_key(table.cursor_coordinate)
+                    await wait_for_pilot(pilot, lambda: str(table.coordinate_to_cell_key(table.cursor_coordinate)
                                                       .row_key.value).endswith(":[heap]"), 5)
                 await pilot.press("f")
-                await wait_for(pilot, lambda: chapter.scenario not in control.status().scenarios, 3)
+                await wait_for_pilot(pilot, lambda: chapter.scenario not in control.status().scenarios, 3)
                 if i + 1 < len(CHAPTERS):
                     await pilot.press("n")
-            await wait_for(pilot, lambda: set(TourProgress.load(progress).observed) == set(chapter_names()), 3)
+            await wait_for_pilot(pilot, lambda: set(TourProgress.load(progress).observed) == set(chapter_names()), 3)
             assert TourProgress.load(progress).current == CHAPTERS[-1].name
         assert control.status().scenarios == frozenset()
         assert proc_status(pid)["TracerPid"] == "0"
@@ -91,9 +83,9 @@ def test_watch_key_catches_the_write_with_its_backtrace(engine, tmp_path):
         app = make_app(pid, tmp_path / "tour.json", start="double-free")
         async with app.run_test(size=(120, 36)) as pilot:
             panel = app.tour
-            await wait_for(pilot, lambda: panel.state.last is not None, 15)
+            await wait_for_pilot(pilot, lambda: panel.state.last is not None, 15)
             await pilot.press("b", "w")
-            await wait_for(pilot, lambda: app.watch_results, 10)
+            await wait_for_pilot(pilot, lambda: app.watch_results, 10)
             text = "\n".join(app.watch_results[0])
             assert "hftmem_order_pool.double_frees_" in text and "ObjectPool<Order" in text, text
             assert "on_tick" in text
@@ -130,9 +122,9 @@ def test_a_recording_refuses_scenario_switches_and_watchpoints(tmp_path):
         async with app.run_test(size=(120, 36)) as pilot:
             await pilot.pause()
             await pilot.press("b")
-            await wait_for(pilot, lambda: any(REFUSALS["engine"] in str(n.message) for n in app._notifications), 5)
+            await wait_for_pilot(pilot, lambda: any(REFUSALS["engine"] in str(n.message) for n in app._notifications), 5)
             await pilot.press("w")
-            await wait_for(pilot, lambda: app.watch_results, 5)
+            await wait_for_pilot(pilot, lambda: app.watch_results, 5)
             target = find_chapter("double-free").watch
             assert app.watch_results == [[f"watch {target}: {REFUSALS['watch']}"]]
 
@@ -158,48 +150,22 @@ def _engine_children(pid: int) -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
-def test_hftmem_demo_in_tmux_steps_two_chapters_and_quits(engine_binary, tmp_path):
-    sock = f"hftmem-demo-test-{os.getpid()}"
-    tmux = ["tmux", "-L", sock]
-    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
-    cmd = (f"cd {shlex.quote(str(ROOT))} && HFTMEM_ENGINE={shlex.quote(str(engine_binary))} "
-           f"XDG_STATE_HOME={shlex.quote(str(tmp_path))} {shlex.quote(str(Path(os.sys.executable)))} "
-           f"-m hftmem_tui.cli demo; echo EXIT=$?; sleep 30")
-
-    def screen() -> str:
-        return subprocess.run([*tmux, "capture-pane", "-p", "-t", "demo"], capture_output=True, text=True,
-                              env=env).stdout
-
-    def wait_screen(text: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while text not in (s := screen()):
-            assert time.monotonic() < deadline, f"{text!r} not on screen:\n{s}"
-            time.sleep(0.1)
-        return s
-
-    subprocess.run([*tmux, "new-session", "-d", "-s", "demo", "-x", "120", "-y", "36", cmd], check=True, env=env)
-    try:
-        t0 = time.monotonic()
-        wait_screen(CHAPTERS[0].title, 10)
-        opened = time.monotonic() - t0
-        shell = int(subprocess.run([*tmux, "display", "-p", "-t", "demo", "#{pane_pid}"], capture_output=True,
-                                   text=True, env=env).stdout)
-        hftmem = next(int(p) for p in Path(f"/proc/{shell}/task/{shell}/children").read_text().split())
-        engines = _engine_children(hftmem)
-        assert len(engines) == 1, "hftmem demo runs exactly one engine"
-        wait_screen("RSS", 5)  # the live panes are drawn too
-        subprocess.run([*tmux, "send-keys", "-t", "demo", "n"], check=True, env=env)
-        wait_screen(CHAPTERS[1].title, 5)
-        subprocess.run([*tmux, "send-keys", "-t", "demo", "n"], check=True, env=env)
-        wait_screen(CHAPTERS[2].title, 5)
-        subprocess.run([*tmux, "send-keys", "-t", "demo", "q"], check=True, env=env)
-        assert "EXIT=0" in wait_screen("EXIT=", 10)
-        deadline = time.monotonic() + 5
-        while Path(f"/proc/{engines[0]}").exists() and "Z" not in proc_status(engines[0]).get("State", "Z")[:1]:
-            assert time.monotonic() < deadline, "the demo engine outlived hftmem demo"
-            time.sleep(0.05)
-        assert TourProgress.load(tmp_path / "hftmem" / "tour.json").current == CHAPTERS[2].name
-        print(f"tour on screen {opened:.1f} s after start")
-    finally:
-        subprocess.run([*tmux, "kill-server"], capture_output=True, env=env)
+@needs_tmux
+def test_hftmem_demo_in_tmux_steps_two_chapters_and_quits(engine_binary, tmp_path, tmux):
+    t0 = time.monotonic()
+    t = tmux(f"HFTMEM_ENGINE={shlex.quote(str(engine_binary))} XDG_STATE_HOME={shlex.quote(str(tmp_path))} "
+             f"{shlex.quote(sys.executable)} -m hftmem_tui.cli demo", height=36)
+    t.wait_for(CHAPTERS[0].title, timeout=10)
+    opened = time.monotonic() - t0
+    engines = _engine_children(t.hftmem_pid())
+    assert len(engines) == 1, "hftmem demo runs exactly one engine"
+    t.wait_for("RSS", timeout=5)  # the live panes are drawn too
+    t.keys("n")
+    t.wait_for(CHAPTERS[1].title, timeout=5)
+    t.keys("n")
+    t.wait_for(CHAPTERS[2].title, timeout=5)
+    t.keys("q")
+    t.wait_for("EXITED 0", timeout=10)
+    wait_for(lambda: gone(engines[0]), 5, "the demo engine to end with hftmem demo")
+    assert TourProgress.load(tmp_path / "hftmem" / "tour.json").current == CHAPTERS[2].name
+    print(f"tour on screen {opened:.1f} s after start")

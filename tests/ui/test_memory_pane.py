@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
-import time
 
 from textual.app import App, ComposeResult
 
@@ -24,6 +23,7 @@ from hftmem_tui.ui.memory_pane import (
 
 assert "yellow" in CHANGED_STYLE and POISON_STYLE == "magenta"  # what the style checks below look for
 from tests.conftest import proc_status, stop_process
+from tests.helpers import wait_engine_advances
 
 
 class HexApp(App):
@@ -89,7 +89,7 @@ def test_memory_panel_on_the_real_engine(engine):
             assert panel.place.address == stats_addr
 
             # ticks (offset 32) and messages (40) move every microsecond: highlighted after a refresh.
-            time.sleep(0.05)
+            wait_engine_advances(pid, "hftmem_engine_stats.messages")  # moved since the last read
             panel.refresh_memory()
             await settle(app, pilot)
             assert panel.changed & set(range(32, 48)), panel.changed

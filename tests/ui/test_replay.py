@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,9 +13,8 @@ from hftmem_tui.feeds.recording import RecordedFeed
 from hftmem_tui.ui.overview_pane import OverviewPane
 from hftmem_tui.ui.replay import ReplayApp, ReplayBar
 from hftmem_tui.ui.screenshots import RECORDING
-from tests.commands.test_record_export import _spawn, _wait_lines
-from tests.conftest import ROOT, proc_status, run_cli
-from tests.ui.test_app import text_of
+from tests.conftest import proc_status, run_cli
+from tests.helpers import needs_tmux, spawn_cli, text_of, wait_for_pilot, wait_lines
 
 SIZE = (120, 40)
 
@@ -32,9 +28,9 @@ async def test_a_recording_cut_by_sigkill_replays_with_the_leak_verdict(engine, 
     """Record a leaking engine, SIGKILL the recorder mid-run, replay: the verdict says GROWING."""
     pid = engine("--scenario", "leak")
     out = tmp_path / "leak.jsonl"
-    rec = _spawn("record", str(pid), "--out", str(out), "--interval", "0.5", "--smaps-every", "4")
+    rec = spawn_cli("record", str(pid), "--out", str(out), "--interval", "0.5", "--smaps-every", "4")
     try:
-        _wait_lines(out, 1 + 56, timeout=60)  # the verdict needs 8 points over 20 s after a 5 s warm-up
+        wait_lines(out, 1 + 56, timeout=60)  # the verdict needs 8 points over 20 s after a 5 s warm-up
         rec.send_signal(signal.SIGKILL)
         rec.wait(timeout=5)
     finally:
@@ -99,12 +95,12 @@ async def test_cursor_keys_step_jump_and_play(tmp_path):
         assert app.cursor.speed == 32.0
         at = app.cursor.index
         await pilot.press("space")
-        await pilot.pause(0.5)  # 1 s samples at 32 x: ~16 samples in 0.5 s
-        assert app.cursor.index > at + 3 and (app.cursor.playing or app.cursor.at_end)
+        await wait_for_pilot(pilot, lambda: app.cursor.index > at + 3, what="the cursor to play on")  # 32 samples/s
+        assert app.cursor.playing or app.cursor.at_end
         if app.cursor.playing:
             await pilot.press("space")
         stopped = app.cursor.index
-        await pilot.pause(0.3)
+        await pilot.pause(0.3)  # an absence is watched for a while: about 10 samples at 32 x
         assert not app.cursor.playing and app.cursor.index == stopped
         await pilot.press(*["minus"] * 6)
         assert app.cursor.speed == 0.5
@@ -151,36 +147,12 @@ def test_bad_files_are_one_line(tmp_path):
         assert len(lines) == 1 and words in lines[0] and "Traceback" not in r.stderr, (args, r.stderr)
 
 
-def test_replay_in_a_real_terminal(tmp_path):
+@needs_tmux
+def test_replay_in_a_real_terminal(tmux):
     """tmux: `hftmem replay FILE` draws the recording's panes and the cursor bar, q quits cleanly."""
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed (.ci/run installs it)")
-    session = f"hftmem-replay-{time.monotonic_ns()}"
-    cmd = f"{sys.executable} -m hftmem_tui.cli replay {RECORDING} --at start"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", "-c", str(ROOT),
-                    "env", "-u", "COLUMNS", "-u", "LINES", "TERM=xterm-256color", *cmd.split()], check=True)
-    try:
-        screen = ""
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and "sample 1/" not in screen:
-            time.sleep(0.3)
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
-                                    text=True).stdout
-        assert "sample 1/" in screen and "paused" in screen and "hftmem-engine" in screen, screen
-        subprocess.run(["tmux", "send-keys", "-t", session, "end"], check=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and "end of recording" not in screen:
-            time.sleep(0.3)
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
-                                    text=True).stdout
-        assert "end of recording" in screen and "GROWING" in screen, screen
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError("replay did not quit on q")
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    t = tmux(f"TERM=xterm-256color {sys.executable} -m hftmem_tui.cli replay {RECORDING} --at start")
+    t.wait_for("sample 1/", "paused", "hftmem-engine", timeout=20)
+    t.keys("end")
+    t.wait_for("end of recording", "GROWING", timeout=10)
+    t.keys("q")
+    t.wait_for("EXITED 0", timeout=10)  # the harness's shell prints hftmem's exit status

@@ -15,7 +15,7 @@ from hftmem_tui.feeds.sampler import LiveSampler
 from hftmem_tui.services import LiveServices
 from hftmem_tui.sources.engine import EngineControl
 from hftmem_tui.ui.tour_panel import ChapterList, TourPanel
-from tests.ui.test_demo_app import wait_for
+from tests.helpers import wait_for_pilot
 
 
 class TourHost(App):
@@ -42,7 +42,7 @@ class TourHost(App):
             while not worker.is_cancelled:
                 s = TourSample.from_live(self.sampler.sample())
                 self.call_from_thread(self.query_one(TourPanel).show_sample, s)
-                time.sleep(0.25)
+                time.sleep(0.25)  # the host's sampling interval, not a wait
         finally:
             self.sampler.close()
 
@@ -73,16 +73,16 @@ def test_whole_tour_by_keys_on_the_real_engine(engine):
         app = TourHost(pid)
         async with app.run_test(size=(100, 30)) as pilot:
             panel = app.query_one(TourPanel)
-            await wait_for(pilot, lambda: panel.state.last is not None, 15)
+            await wait_for_pilot(pilot, lambda: panel.state.last is not None, 15)
             for i, chapter in enumerate(CHAPTERS):
                 assert panel.state.chapter is chapter
                 assert chapter.title in str(panel.query_one("#tour-title", Static).render())
                 await pilot.press("b")
-                await wait_for(pilot, lambda: panel.state.observed_now, chapter.timeout_s + 3)
+                await wait_for_pilot(pilot, lambda: panel.state.observed_now, chapter.timeout_s + 3)
                 assert "OBSERVED" in status(panel)
                 assert chapter.scenario in control.status().scenarios
                 await pilot.press("f")
-                await wait_for(pilot, lambda: chapter.scenario not in control.status().scenarios, 3)
+                await wait_for_pilot(pilot, lambda: chapter.scenario not in control.status().scenarios, 3)
                 assert "fixed: bug off" in status(panel)
                 gauge = str(panel.query_one("#tour-gauge", Static).render())
                 assert chapter.gauge in gauge and "since the bug went on" in gauge
@@ -113,9 +113,9 @@ def test_navigation_list_watch_and_leaving_turns_the_bug_off(engine):
             await pilot.pause()
             assert [m.target for m in app.messages if isinstance(m, TourPanel.WatchRequested)] == ["hftmem_last_order.price"]
             await pilot.press("b")
-            await wait_for(pilot, lambda: "overflow" in control.status().scenarios, 3)
+            await wait_for_pilot(pilot, lambda: "overflow" in control.status().scenarios, 3)
             await pilot.press("p")  # leaving with the bug on switches it off
-            await wait_for(pilot, lambda: "overflow" not in control.status().scenarios, 3)
+            await wait_for_pilot(pilot, lambda: "overflow" not in control.status().scenarios, 3)
             assert panel.state.chapter.name == "use-after-free" and not panel.state.bug_on
             await pilot.press("c")
             await pilot.pause()

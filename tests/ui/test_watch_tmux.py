@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
 from tests.conftest import proc_status
-from tests.ui.test_attach_tmux import attach_command, pytestmark, tmux  # noqa: F401 - fixture
+from tests.helpers import attach_command, needs_tmux, wait_for
+
+pytestmark = needs_tmux
 
 FIELD = "hftmem_engine_stats.window_index"  # written about once a second
 
@@ -32,19 +33,18 @@ def arm_gdb_watch(t) -> None:
 
 
 def untraced_and_running(pid: int, timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
+    """/proc status of the engine once it runs untraced; AssertionError (with its state) after ``timeout`` s."""
+    def ok():
         st = proc_status(pid)
-        if int(st["TracerPid"]) == 0 and st["State"][0] in "RS":
-            return st
-        if time.monotonic() > deadline:
-            raise AssertionError(f"engine {pid} still traced or stopped: {st['State']} TracerPid {st['TracerPid']}")
-        time.sleep(0.05)
+        return st if int(st["TracerPid"]) == 0 and st["State"][0] in "RS" else None
+
+    return wait_for(ok, timeout, lambda: f"engine {pid} untraced and running (now {proc_status(pid)['State']}, "
+                                         f"TracerPid {proc_status(pid)['TracerPid']})")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_signal_with_an_armed_gdb_watch_detaches(engine, tmux, sig):  # noqa: F811 - fixture
+def test_signal_with_an_armed_gdb_watch_detaches(engine, tmux, sig):
     pid = engine()
     t = tmux(attach_command(pid))
     arm_gdb_watch(t)
@@ -56,7 +56,7 @@ def test_signal_with_an_armed_gdb_watch_detaches(engine, tmux, sig):  # noqa: F8
 
 
 @pytest.mark.slow
-def test_sigkill_with_an_armed_gdb_watch_leaves_the_engine_untraced(engine, tmux):  # noqa: F811 - fixture
+def test_sigkill_with_an_armed_gdb_watch_leaves_the_engine_untraced(engine, tmux):
     pid = engine()
     t = tmux(attach_command(pid))
     arm_gdb_watch(t)

@@ -7,24 +7,15 @@ all exercised here with real threads and no process (the live tests arm on the e
 
 from __future__ import annotations
 
-import queue
 import subprocess
 
 import pytest
 
-from hftmem_tui.errors import AccessDenied
-from hftmem_tui.sources.perf.breakpoints import check_perf_access
 from hftmem_tui.sources.watchpoint import WatchHit, WatchSpec
-from hftmem_tui.watch.controller import (LOG_PER_BATCH, LOG_PER_FLUSH, WatchController, WatchRefused,
+from hftmem_tui.watch.controller import (LOG_PER_BATCH, LOG_PER_FLUSH, WatchRefused,
                                          choose_backend, default_max_rate)
 from hftmem_tui.watch.events import Armed, Disarmed, HitsSeen, Resolved
-
-try:
-    check_perf_access()
-    PERF = True
-except AccessDenied:
-    PERF = False
-needs_perf = pytest.mark.skipif(not PERF, reason="perf breakpoints not allowed for this user")
+from tests.helpers import PERF_BREAKPOINTS, WatchDriver, needs_perf_breakpoints
 
 
 @pytest.fixture
@@ -35,23 +26,8 @@ def gone_pid() -> int:
     return p.pid
 
 
-class Driver:
-    """What the pane does: events posted from the controller's threads, handed back on this thread."""
-
-    def __init__(self, pid: int) -> None:
-        self.events: queue.Queue = queue.Queue()
-        self.c = WatchController(pid, self.events.put)
-        self.c.check_perf()
-
-    def next(self, kind, timeout: float = 10.0):
-        while True:
-            ev = self.events.get(timeout=timeout)
-            if isinstance(ev, kind):
-                return ev
-
-
 def test_refusals_come_before_any_thread_or_lookup(gone_pid):
-    d = Driver(gone_pid)
+    d = WatchDriver(gone_pid)
     for text, needle in (("x = 1", "refused: "), ("abort()", "refused: "), ("", "refused: ")):
         with pytest.raises(WatchRefused, match=needle):
             d.c.arm(text)
@@ -63,7 +39,7 @@ def test_refusals_come_before_any_thread_or_lookup(gone_pid):
 
 
 def test_all_four_debug_registers_refused(gone_pid):
-    d = Driver(gone_pid)
+    d = WatchDriver(gone_pid)
     for i in range(4):
         w, _ = d.c.arm(f"0x{0x1000 + 8 * i:x}:8", via="gdb")
         assert w.state == "resolving" and w.max_rate == default_max_rate("gdb")
@@ -73,7 +49,7 @@ def test_all_four_debug_registers_refused(gone_pid):
 
 
 def test_resolving_fails_on_a_symbol_of_a_gone_process(gone_pid):
-    d = Driver(gone_pid)
+    d = WatchDriver(gone_pid)
     w, _ = d.c.arm("hftmem_engine_stats.ticks", via="gdb")
     ev = d.next(Resolved)
     assert ev.spec is None and ev.error
@@ -81,7 +57,7 @@ def test_resolving_fails_on_a_symbol_of_a_gone_process(gone_pid):
 
 
 def test_gdb_asks_first_and_cancel_leaves_nothing(gone_pid):
-    d = Driver(gone_pid)
+    d = WatchDriver(gone_pid)
     w, note = d.c.arm("0x1000:8", via="gdb", max_rate_text="7")
     assert note is None and w.max_rate == 7.0
     ev = d.next(Resolved)
@@ -93,7 +69,7 @@ def test_gdb_asks_first_and_cancel_leaves_nothing(gone_pid):
 
 
 def test_gdb_confirmed_on_a_gone_process_reports_not_armed(gone_pid):
-    d = Driver(gone_pid)
+    d = WatchDriver(gone_pid)
     w, _ = d.c.arm("0x1000:8", via="gdb")
     d.c.resolved(d.next(Resolved))
     assert d.c.confirm(w.wid, True) is None
@@ -107,7 +83,7 @@ def test_gdb_confirmed_on_a_gone_process_reports_not_armed(gone_pid):
 
 
 def test_disarm_before_it_is_armed_drops_the_late_result(gone_pid):
-    d = Driver(gone_pid)
+    d = WatchDriver(gone_pid)
     w, _ = d.c.arm("0x1000:8", via="gdb")
     assert d.c.disarm(w.wid) == "disarmed before it was armed"
     d.c.remove(w.wid)
@@ -116,7 +92,7 @@ def test_disarm_before_it_is_armed_drops_the_late_result(gone_pid):
 
 
 def test_disarm_while_gdb_attaches_is_queued_behind_the_arm(gone_pid):
-    d = Driver(gone_pid)
+    d = WatchDriver(gone_pid)
     w, _ = d.c.arm("0x1000:8", via="gdb")
     d.c.resolved(d.next(Resolved))
     d.c.confirm(w.wid, True)
@@ -127,9 +103,9 @@ def test_disarm_while_gdb_attaches_is_queued_behind_the_arm(gone_pid):
     d.c.shutdown()
 
 
-@needs_perf
+@needs_perf_breakpoints
 def test_perf_on_a_gone_process_reports_not_armed(gone_pid):
-    d = Driver(gone_pid)
+    d = WatchDriver(gone_pid)
     w, note = d.c.arm("0x1000:8")
     assert w.backend == "perf" and note is None
     assert d.c.resolved(d.next(Resolved)) == "arming" and w.state == "arming"
@@ -138,7 +114,7 @@ def test_perf_on_a_gone_process_reports_not_armed(gone_pid):
 
 
 def test_hits_are_counted_and_the_log_keeps_the_latest(gone_pid):
-    d = Driver(gone_pid)
+    d = WatchDriver(gone_pid)
     w, _ = d.c.arm("0x1000:8", via="gdb")
     spec = WatchSpec(0x1000, 8, "write", "0x1000:8")
     hits = [WatchHit(float(i), spec, 1, None, None, False, None, pause_s=0.002, backend="gdb") for i in range(10)]
@@ -154,7 +130,7 @@ def test_hits_are_counted_and_the_log_keeps_the_latest(gone_pid):
 
 
 def test_armed_events_say_what_armed_watches_cost(gone_pid):
-    d = Driver(gone_pid)
+    d = WatchDriver(gone_pid)
     w, _ = d.c.arm("0x1000:8", via="gdb")
     assert d.c.armed_events() == ()
     w.backend, w.state = "perf", "arming"
@@ -168,5 +144,5 @@ def test_choose_backend_rule():
     assert choose_backend(1, "gdb") == ("gdb", None)
     backend, note = choose_backend(1, None, "read")
     assert backend == "gdb" and note.startswith("perf has no read-only hardware breakpoints")
-    if PERF:
+    if PERF_BREAKPOINTS:
         assert choose_backend(1, None) == ("perf", None)

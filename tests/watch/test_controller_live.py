@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import proc_status
-from tests.watch.test_controller import Driver, needs_perf
 from hftmem_tui.watch.events import Armed, Disarmed, GdbChanged, HitsSeen, Resolved
+from tests.conftest import proc_status
+from tests.helpers import WatchDriver, needs_perf_breakpoints
 
 TICKS = "hftmem_engine_stats.ticks"  # written ~1,000 times a second
 
@@ -15,10 +15,10 @@ def tracer(pid: int) -> int:
     return int(proc_status(pid)["TracerPid"])
 
 
-@needs_perf
+@needs_perf_breakpoints
 def test_perf_watch_arms_reports_hits_and_disarms(engine):
     pid = engine()
-    d = Driver(pid)
+    d = WatchDriver(pid)
     try:
         w, _ = d.c.arm(TICKS, max_rate_text="100000")
         assert d.c.resolved(d.next(Resolved)) == "arming"
@@ -40,7 +40,7 @@ def test_perf_watch_arms_reports_hits_and_disarms(engine):
 def test_gdb_hot_field_guard_disarms_and_detaches(engine):
     """The controller's HitRateGuard disarms a gdb watchpoint above max hits/s; the last one detaches gdb."""
     pid = engine()
-    d = Driver(pid)
+    d = WatchDriver(pid)
     try:
         w, _ = d.c.arm(TICKS, via="gdb", max_rate_text="5")
         assert d.c.resolved(d.next(Resolved)) == "confirm"

@@ -14,8 +14,15 @@ from dataclasses import dataclass
 from dataclasses import fields as _fields
 
 from hftmem_tui.errors import KernelThread, NoSuchProcess, SourceError, ZombieProcess
-from hftmem_tui.sources.procfs.core import PROCFS, pid_path, process_alive, read_text
+from hftmem_tui.sources.procfs.core import PROCFS, pid_path, process_alive, read_reused, read_text
 from hftmem_tui.sources.procfs.status import read_stat
+
+try:  # the native parser, built by `pip install` (native/pyext/smaps.cpp); Python below otherwise
+    from hftmem_tui.sources.procfs._smaps import format_rows as _native_rows
+    from hftmem_tui.sources.procfs._smaps import init as _native_init
+    from hftmem_tui.sources.procfs._smaps import parse as _native_parse
+except ImportError:  # a source checkout without the build: same results, 5-10x the CPU
+    _native_parse = _native_rows = _native_init = None
 
 _SMAPS_FIELDS = (
     "size_kb", "rss_kb", "pss_kb", "shared_clean_kb", "shared_dirty_kb", "private_clean_kb",
@@ -111,6 +118,13 @@ def _make_factory(cls: type) -> object:
 
 
 _new_mapping = _make_factory(Mapping)
+# The slots the native parser fills, in its order; a Mapping with other fields keeps to Python.
+_NATIVE_FIELDS = ("start", "end", "perms", "offset", "dev", "inode", "path", *_SMAPS_FIELDS)
+if _native_init is not None and tuple(f.name for f in _fields(Mapping)) == _NATIVE_FIELDS:
+    _native_init(Mapping, _NATIVE_FIELDS)
+else:
+    _native_parse = _native_rows = None
+NATIVE = _native_parse is not None  # whether parse_smaps and pmap_rows run native code
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +178,25 @@ def _header(line: str) -> list:
     return [int(start, 16), int(end, 16), parts[1], int(parts[2], 16), parts[3], int(parts[4]), path]
 
 
-def parse_smaps(text: str) -> tuple[Mapping, ...]:
-    """Parse /proc/PID/smaps text into one Mapping per area (unknown keys ignored, missing = 0).
+def parse_smaps(text: str | bytes | memoryview) -> tuple[Mapping, ...]:
+    """Parse /proc/PID/smaps text (str, or the file's bytes) into one Mapping per area
+    (unknown keys ignored, missing = 0). Raises ValueError on a counter that is not a number.
+
+    The native parser takes the kernel's exact layout and returns None on anything else; then
+    (or without the native build) the Python parser decides, with the same results.
+    """
+    if _native_parse is not None:
+        data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+        got = _native_parse(data)
+        if got is not None:
+            return got
+    if not isinstance(text, str):
+        text = str(text, "utf-8", "surrogateescape")
+    return parse_smaps_python(text)
+
+
+def parse_smaps_python(text: str) -> tuple[Mapping, ...]:
+    """parse_smaps in Python only: the reference the native parser is tested against.
 
     The kernel prints the same keys in the same order for every area, so the fast path reads
     each counter as a column (every K-th line) with C-level slicing; any text that breaks that
@@ -173,6 +204,22 @@ def parse_smaps(text: str) -> tuple[Mapping, ...]:
     """
     lines = text.split("\n")
     return _parse_smaps_columns(lines) or _parse_smaps_lines(lines)
+
+
+def pmap_rows(mappings: tuple[Mapping, ...]) -> str:
+    """The `pmap -x` rows of ``mappings`` (address, Kbytes, RSS, Dirty, Swap, Mode, Mapping),
+    one line each, newline-terminated, as one str (native code when built)."""
+    if _native_rows is not None:
+        got = _native_rows(mappings)
+        if got is not None:
+            return got
+    return pmap_rows_python(mappings)
+
+
+def pmap_rows_python(mappings: tuple[Mapping, ...]) -> str:
+    """pmap_rows in Python only (the reference for the native formatter)."""
+    return "".join([f"{m.start:016x} {m.size_kb:>9} {m.rss_kb:>9} {m.dirty_kb:>9} {m.swap_kb:>7} {m.mode:<5}  "
+                    f"{m.name}\n" for m in mappings])
 
 
 def _is_header(line: str) -> bool:
@@ -329,7 +376,11 @@ def read_smaps(pid: int, procfs: str = PROCFS) -> tuple[Mapping, ...]:
 
     Raises NoSuchProcess, AccessDenied, ZombieProcess, KernelThread.
     """
-    return parse_smaps(_read_memory_file(pid, "smaps", procfs))
+    # The bytes, in a buffer reused from read to read: the native parser decodes only the paths.
+    with read_reused(pid, "smaps", procfs) as data:
+        if not data:
+            raise _why_empty(pid, procfs)
+        return parse_smaps(data)
 
 
 def read_smaps_rollup(pid: int, procfs: str = PROCFS) -> Rollup:

@@ -19,13 +19,7 @@ from hftmem_tui.sources.gdb.session import GdbSession
 from hftmem_tui.sources.memory import read_memory
 from hftmem_tui.sources.watchpoint import resolve_target
 from tests.conftest import proc_status
-
-
-def wait_until(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.01)
+from tests.helpers import wait_for
 
 
 def state(pid: int) -> str:
@@ -64,12 +58,12 @@ def test_guardian_sigconts_a_target_left_group_stopped_when_gdb_dies(sleepers):
         g.wait_ready(20)
         assert procfs.read_text(g.pid, "cmdline").split("\0")[1:3] == ["-m", MODULE]
         os.kill(target.pid, signal.SIGSTOP)  # what a gdb dying mid-stop can leave behind
-        wait_until(lambda: state(target.pid) == "T", 5, "the target to stop")
+        wait_for(lambda: state(target.pid) == "T", 5, "the target to stop")
         gdb.kill()
         gdb.wait()
-        wait_until(lambda: exited(g), 10, "the guardian to exit")
+        wait_for(lambda: exited(g), 10, "the guardian to exit")
         assert g.poll() == 0
-        wait_until(lambda: state(target.pid) in "RS", 2, "the target to run again")
+        wait_for(lambda: state(target.pid) in "RS", 2, "the target to run again")
         assert proc_status(target.pid)["TracerPid"] == "0"
     finally:
         g.release()
@@ -78,13 +72,13 @@ def test_guardian_sigconts_a_target_left_group_stopped_when_gdb_dies(sleepers):
 def test_guardian_leaves_a_target_stopped_before_we_came(sleepers):
     target, gdb = sleepers
     os.kill(target.pid, signal.SIGSTOP)
-    wait_until(lambda: state(target.pid) == "T", 5, "the target to stop")
+    wait_for(lambda: state(target.pid) == "T", 5, "the target to stop")
     g = Guardian(target.pid, gdb.pid, was_stopped=True)
     try:
         g.wait_ready(20)
         gdb.kill()
         gdb.wait()
-        wait_until(lambda: exited(g), 10, "the guardian to exit")
+        wait_for(lambda: exited(g), 10, "the guardian to exit")
         assert state(target.pid) == "T" and proc_status(target.pid)["TracerPid"] == "0"
     finally:
         g.release()
@@ -117,11 +111,11 @@ def test_gdb_sigkilled_under_a_written_watchpoint(engine):
         gdb = [c for c in helpers if procfs.read_comm(c) == "gdb"]
         assert len(gdb) == 1, helpers
         os.kill(gdb[0], signal.SIGKILL)
-        wait_until(lambda: proc_status(pid)["TracerPid"] == "0", 5, "the kernel to drop the tracer")
-        wait_until(lambda: not procfs.process_alive(guardians[0]) or procfs.read_stat(guardians[0]).state == "Z",
+        wait_for(lambda: proc_status(pid)["TracerPid"] == "0", 5, "the kernel to drop the tracer")
+        wait_for(lambda: not procfs.process_alive(guardians[0]) or procfs.read_stat(guardians[0]).state == "Z",
                    10, "the guardian to clean up and exit")
         start = int.from_bytes(read_memory(pid, spec.address, spec.length), "little")
-        wait_until(lambda: int.from_bytes(read_memory(pid, spec.address, spec.length), "little") != start, 5,
+        wait_for(lambda: int.from_bytes(read_memory(pid, spec.address, spec.length), "little") != start, 5,
                    "the engine to write window_index again (DR7 cleared, no SIGTRAP)")
     assert proc_status(pid)["TracerPid"] == "0" and state(pid) in "RS"
     assert all(not procfs.process_alive(c) for c in helpers)

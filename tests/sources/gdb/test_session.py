@@ -24,7 +24,7 @@ from hftmem_tui.sources.perf.breakpoints import PerfWatch, check_perf_access
 from hftmem_tui.sources.symbols import SymbolTable
 from hftmem_tui.sources.watchpoint import WatchLimitError, WatchSpec, resolve_target
 from tests.conftest import ROOT, proc_status, run_cli, stop_process
-from tests.sources.perf.test_breakpoints_live import slot_address, source_line
+from tests.helpers import engine_counter, slot_address, source_line, wait_engine_advances
 
 pytestmark = pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed")
 
@@ -55,15 +55,9 @@ def assert_untraced_and_running(pid: int, within: float = 2.0) -> float:
         time.sleep(0.01)
 
 
-def ticks(pid: int) -> int:
-    spec = resolve_target(pid, "hftmem_engine_stats.ticks")
-    return int.from_bytes(read_memory(pid, spec.address, 8), "little")
-
-
 def assert_engine_moves(pid: int) -> None:
-    before = ticks(pid)
-    time.sleep(0.1)
-    assert ticks(pid) > before, "the engine's producer is not running"
+    """The engine's producer runs: its tick counter goes up (AssertionError after 5 s if not)."""
+    wait_engine_advances(pid, by=1, timeout=5)
 
 
 def test_order_layout_matches_the_readme(engine):
@@ -162,9 +156,9 @@ def test_interrupt_then_resume(engine):
         lwps = s.interrupt()
         assert sorted(lwps) == sorted(task_states(pid))
         assert set(task_states(pid).values()) == {"t"}
-        before = ticks(pid)
-        time.sleep(0.1)
-        assert ticks(pid) == before  # really stopped
+        before = engine_counter(pid)
+        time.sleep(0.1)  # an absence is watched for a while: the producer ticks ~1,000 times in 0.1 s
+        assert engine_counter(pid) == before  # really stopped
         assert s.resume() > 0
         assert_engine_moves(pid)
     assert_untraced_and_running(pid)
@@ -248,8 +242,8 @@ def test_inspector_killed_under_an_armed_watchpoint(engine, sig):
         assert_untraced_and_running(pid, within=2.0)
         proc.wait(timeout=10)
         assert proc.returncode != 0
-        time.sleep(0.3)
-        assert_engine_moves(pid)
+        # ticks is the watched field: 100 more writes would each trap on a register left enabled
+        wait_engine_advances(pid, by=100, timeout=5)
         assert_untraced_and_running(pid, within=0)
         try:
             check_perf_access(pid)
@@ -296,7 +290,8 @@ def test_inspector_and_gdb_both_sigkilled(engine):
         proc.wait(timeout=10)
         assert_untraced_and_running(pid, within=2.0)
         # window_index is written once a second: a debug register left enabled would SIGTRAP the engine
-        time.sleep(1.2)
+        # at its next write, so wait for that write, then for the engine to keep going
+        wait_engine_advances(pid, "hftmem_engine_stats.window_index", by=1, timeout=5)
         assert_engine_moves(pid)
         assert_untraced_and_running(pid, within=0)
     finally:

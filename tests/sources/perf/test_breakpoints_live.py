@@ -10,29 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from hftmem_tui.errors import AccessDenied
-from hftmem_tui.sources.perf.breakpoints import PerfWatch, check_perf_access
-from hftmem_tui.sources.symbols import SymbolTable
+from hftmem_tui.sources.perf.breakpoints import PerfWatch
 from hftmem_tui.sources.watchpoint import HotField, WatchLimitError, WatchSpec, resolve_target
 from tests.conftest import ROOT, run_cli
 from tests.disturbance import EngineStopMonitor
+from tests.helpers import needs_perf_breakpoints, slot_address, source_line, wait_engine_advances
 
-ENGINE_CPP = ROOT / "native" / "engine" / "engine.cpp"
-
-try:
-    check_perf_access()
-    _perf_ok = True
-except AccessDenied:
-    _perf_ok = False
-pytestmark = pytest.mark.skipif(not _perf_ok, reason="perf breakpoints not allowed for this user")
-
-
-def source_line(marker: str) -> int:
-    """Line number in engine.cpp of the line containing ``marker`` (never a hard-coded number)."""
-    for i, line in enumerate(ENGINE_CPP.read_text().splitlines(), 1):
-        if marker in line:
-            return i
-    raise AssertionError(f"{marker!r} not in {ENGINE_CPP}")
+pytestmark = needs_perf_breakpoints
 
 
 class StopWatcher(EngineStopMonitor):
@@ -46,12 +30,6 @@ class StopWatcher(EngineStopMonitor):
         super().__exit__(exc_type, *exc)
         if exc_type is None:
             assert not self.disturbed, f"the engine was traced or stopped: {self}"
-
-
-def slot_address(pid: int, field_offset: int) -> int:
-    """Runtime address of a field of the order pool's first slot (the pool hands slot 0 out every ~65 msgs)."""
-    with SymbolTable.for_pid(pid) as t:
-        return t.runtime_address(t.resolve_expr("hftmem_order_pool.slots_[0]"), pid) + field_offset
 
 
 def run_perfwatch(pid: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -128,7 +106,7 @@ def test_hot_field_guard_disarms(engine):
         assert time.monotonic() - t0 < 2
         assert w.stats.disarmed
         before = w.stats.counted
-        time.sleep(0.2)
+        wait_engine_advances(pid, "hftmem_engine_stats.messages", by=200)  # 200 writes of the field
         assert w.stats.counted == before  # disarmed in the kernel, not just ignored
 
 

@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable
 from rich.text import Text
 from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
@@ -41,7 +41,9 @@ from hftmem_tui.ui.audit_pane import AuditPanel
 from hftmem_tui.ui.cost import InspectorCost
 from hftmem_tui.ui.graph import GRAPH_STYLES
 from hftmem_tui.ui.header import OBSERVING, TargetHeader
-from hftmem_tui.ui.keyhelp import help_text
+from hftmem_tui.ui.exithooks import run_logged, run_parallel
+from hftmem_tui.ui.keyhelp import HelpScreen, help_text
+from hftmem_tui.ui.tablabels import fit_labels
 from hftmem_tui.ui.memory_pane import MemoryPanel
 from hftmem_tui.ui.latency_pane import LatencyHistory
 from hftmem_tui.ui.mappings_pane import MappingTable
@@ -51,9 +53,6 @@ from hftmem_tui.ui.perf_pane import PerfCounters
 from hftmem_tui.ui.themes import pick_theme, register_themes
 from hftmem_tui.ui.watch_pane import WatchPane
 
-# Short tab labels for narrow terminals (and beside the tour panel): the digits stay, the names shrink.
-SHORT = {"overview": "Over", "mappings": "Maps", "perf": "Perf", "allocators": "Pools", "latency": "Lat",
-         "memory": "Mem", "audit": "Audit", "watch": "Watch", "allocs": "Calls"}
 PANES = (("overview", "Overview"), ("mappings", "Mappings"), ("perf", "Perf"), ("allocators", "Allocators"),
          ("latency", "Latency"), ("memory", "Memory"), ("audit", "Audit"), ("watch", "Watch"), ("allocs", "Allocs"))
 NARROW_BELOW = 110  # columns: below this the tour panel goes under the panes (demo_app.py)
@@ -68,20 +67,6 @@ HELP_HEADLINE = "hftmem attach — zero-stop view of one process (no ptrace, no 
 HELP_MAX_WIDTH = 96  # the help's lines; the box is at most 100 columns wide (app.tcss)
 FEED_CLOSE_WAIT_S = 0.3  # see run_exit_hooks
 EXIT_HOOKS_WAIT_S = 5.0  # hooks run in parallel; one that hangs longer is abandoned (logged), the rest ran
-
-
-class HelpScreen(ModalScreen[None]):
-    """The keys of the app that opened it (built from its bindings: keyhelp.help_text)."""
-
-    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "close")]
-
-    def __init__(self, text: Text) -> None:
-        super().__init__()
-        self.text = text
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help-box"):  # scrolls on a short terminal instead of losing its end
-            yield Static(self.text, id="help-text")
 
 
 class HftmemApp(App):
@@ -203,31 +188,12 @@ class HftmemApp(App):
         self.call_after_refresh(self.fit_tab_labels)
 
     def fit_tab_labels(self) -> None:
-        """Full tab names when they fit, short ones when not, digits only (the active pane named) below that."""
+        """Full tab names when they fit, short ones when not, digits only below that (tablabels.py)."""
         try:
             tabs = self.query_one(TabbedContent)
         except NoMatches:
             return
-        width = tabs.size.width or self.size.width
-        titles = dict(PANES)
-        ids = [p for p in self.pane_ids if p in titles]
-        active = tabs.active
-
-        def labels(style: str) -> dict[str, str]:
-            out = {}
-            for n, p in enumerate(ids, 1):
-                name = titles[p] if style == "full" or (style == "digits" and p == active) else SHORT[p]
-                out[p] = f"{n}" if style == "digits" and p != active else f"{n} {name}"
-            return out
-
-        for style in ("full", "short", "digits"):
-            chosen = labels(style)
-            if sum(len(t) + 2 for t in chosen.values()) <= width:  # a Tab pads its label by one cell each side
-                break
-        for p, label in chosen.items():
-            tab = tabs.get_tab(p)
-            if str(tab.label) != label:
-                tab.label = label
+        fit_labels(tabs, [p for p, _ in PANES], tabs.size.width or self.size.width)
 
     def _check_size(self, size=None) -> None:
         w, h = size or self.size
@@ -487,31 +453,15 @@ class HftmemApp(App):
             return
         self._hooks_ran = True
         self._stop.set()
-        threads = []
-        now = time.monotonic()
+        hooks = [fn for fn, inline in reversed(self._exit_hooks) if inline]
+        for fn in hooks:  # touch Textual objects: on this thread, first
+            run_logged(fn, self.log.error)
+        parallel = [(fn, self.exit_hooks_wait_s) for fn, inline in reversed(self._exit_hooks) if not inline]
         # The feed's close may wait seconds for perf to print its last interval under load; perf dies
         # with hftmem anyway (PR_SET_PDEATHSIG), so it gets a short wait. Hooks that detach get the long one.
-        hooks = [(fn, inline, self.exit_hooks_wait_s) for fn, inline in reversed(self._exit_hooks)]
-        for fn, inline, wait_s in [*hooks, (self.feed.close, False, min(FEED_CLOSE_WAIT_S, self.exit_hooks_wait_s))]:
-            if inline:
-                self._run_hook(fn)
-                continue
-            t = threading.Thread(target=self._run_hook, args=(fn,), daemon=True,
-                                 name=f"hftmem-exit:{getattr(fn, '__qualname__', fn)}")
-            t.start()
-            threads.append((t, now + wait_s))
-        for t, deadline in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        self.exit_hooks_late = [t.name for t, _ in threads if t.is_alive()]
-        for name in self.exit_hooks_late:
-            self.log.error(f"exit hook still running after {self.exit_hooks_wait_s:g} s, abandoned: {name}")
+        parallel.append((self.feed.close, min(FEED_CLOSE_WAIT_S, self.exit_hooks_wait_s)))
+        self.exit_hooks_late = run_parallel(parallel, self.log.error)
         self._restore_signal_handlers()
-
-    def _run_hook(self, fn: Callable[[], None]) -> None:
-        try:
-            fn()
-        except Exception as e:  # noqa: BLE001 - the next hook (a detach) must still run
-            self.log.error(f"exit hook failed: {e}")
 
     def on_unmount(self) -> None:
         self._stop.set()  # the sampler thread ends even when exit() was bypassed (run_test teardown)

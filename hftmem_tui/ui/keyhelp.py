@@ -13,8 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual.app import App
+from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
 
 from hftmem_tui.ui.alloc_calls_pane import AllocsPane
 from hftmem_tui.ui.mappings_pane import MappingTable
@@ -129,3 +132,17 @@ def help_text(app, pane_ids: list[str], headline: str, width: int = HELP_WIDTH) 
     lines += [Text(""), Text("Quitting never leaves the target stopped or traced."),
               Text("Press escape or ? to close.", style="dim")]
     return Text("\n").join(lines)
+
+
+class HelpScreen(ModalScreen[None]):
+    """The keys of the app that opened it (built from its bindings: keyhelp.help_text)."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "close")]
+
+    def __init__(self, text: Text) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):  # scrolls on a short terminal instead of losing its end
+            yield Static(self.text, id="help-text")

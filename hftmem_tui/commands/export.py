@@ -38,6 +38,7 @@ from hftmem_tui.sources.engine import SCENARIOS
 from hftmem_tui.errors import SourceError
 from hftmem_tui.feeds.sample import Sample, TargetInfo
 from hftmem_tui.feeds.sampler import LiveSampler, ProcessReplaced, TargetGone
+from hftmem_tui.textsafe import visible
 
 KIB = 1024
 TREND_WINDOW_S = 600.0  # the leak fit's window (model.trend default): 10 min of RSS history
@@ -335,7 +336,7 @@ def serve(pid: int, host: str, port: int, opts: ExportOptions, *, stop: threadin
     called from the main thread). A non-loopback address is served after one warning line
     saying what it exposes. Raises the sampler's typed errors for a bad target and ExportError
     when the address cannot be bound."""
-    log = log or (lambda line: sys.stderr.write(f"hftmem: {line}\n"))
+    log = log or (lambda line: sys.stderr.write(f"hftmem: {visible(line)}\n"))  # paths and names are outside text
     stop = stop or threading.Event()
     status = procfs.check_target(pid)  # a bad pid fails before we bind anything
     sampler = LiveSampler(pid, interval_s=opts.interval_s, smaps_every=opts.smaps_every,

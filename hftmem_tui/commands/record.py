@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from hftmem_tui.feeds.recording_writer import RecordingWriter, SampleEncoder, encode_line, make_header
 from hftmem_tui.feeds.sampler import LiveSampler, ProcessReplaced, TargetGone
+from hftmem_tui.textsafe import visible
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
     full); in every case the file ends well formed up to its last complete line. ``progress``
     gets a status line after each sample (the CLI shows it on a terminal only).
     """
-    log = log or (lambda line: sys.stderr.write(f"hftmem: {line}\n"))
+    log = log or (lambda line: sys.stderr.write(f"hftmem: {visible(line)}\n"))  # paths and names are outside text
     stop = stop or threading.Event()
     old_handlers = _install_stop_handlers(stop) if threading.current_thread() is threading.main_thread() else {}
     writer = RecordingWriter(out, max_bytes=opts.max_bytes, rotate=opts.rotate)
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     opts = RecordOptions(interval_s=args.interval, duration_s=args.duration, max_bytes=args.max_bytes,
                          rotate=args.rotate, smaps_every=max(1, args.smaps_every), perf=not args.no_perf,
                          engine=not args.no_engine)
-    from hftmem_tui.commands.progress import ProgressLine
+    from hftmem_tui.commands.progress_line import ProgressLine
 
     line = ProgressLine()
 

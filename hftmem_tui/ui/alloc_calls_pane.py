@@ -43,9 +43,10 @@ class AllocsPane(Vertical):
     """
 
     BINDINGS = [
-        Binding("s", "toggle_probes", "start/stop probes"),
+        # Short descriptions: the footer fits 80 columns with the app's q ? z.
+        Binding("s", "toggle_probes", "probes on/off"),
         Binding("h", "toggle_hot", "mark hot"),
-        Binding("b", "accept_suggestion", "hot = busiest"),
+        Binding("b", "accept_suggestion", "busiest hot"),
     ]
 
     class Checked(Message):

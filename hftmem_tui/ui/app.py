@@ -13,19 +13,18 @@ allocation probes); on a recording each pane shows the services' refusal instead
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable, Iterable
 
-from textual import work
 from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.css.query import NoMatches
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Static, TabbedContent, TabPane
-from textual.worker import get_current_worker
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from hftmem_tui.model.audit import evaluate
 from hftmem_tui.feeds.feed import FeedEnded, SampleFeed
@@ -41,17 +40,22 @@ from hftmem_tui.ui.audit_pane import AuditPanel
 from hftmem_tui.ui.cost import InspectorCost
 from hftmem_tui.ui.graph import GRAPH_STYLES
 from hftmem_tui.ui.header import OBSERVING, TargetHeader
+from hftmem_tui.ui.exithooks import run_logged, run_parallel
+from hftmem_tui.ui.keyhelp import HelpScreen, help_text
+from hftmem_tui.ui.tablabels import fit_labels
 from hftmem_tui.ui.memory_pane import MemoryPanel
 from hftmem_tui.ui.latency_pane import LatencyHistory
 from hftmem_tui.ui.mappings_pane import MappingTable
 from hftmem_tui.ui.messages import AuditChecked, SampleFailed, SampleReady, TargetExited
 from hftmem_tui.ui.overview_pane import OverviewPane
 from hftmem_tui.ui.perf_pane import PerfCounters
+from hftmem_tui.ui.themes import pick_theme, register_themes
 from hftmem_tui.ui.watch_pane import WatchPane
 from hftmem_tui.ui.safe import notify_plain, plain
 
 PANES = (("overview", "Overview"), ("mappings", "Mappings"), ("perf", "Perf"), ("allocators", "Allocators"),
          ("latency", "Latency"), ("memory", "Memory"), ("audit", "Audit"), ("watch", "Watch"), ("allocs", "Allocs"))
+NARROW_BELOW = 110  # columns: below this the tour panel goes under the panes (demo_app.py)
 MIN_SIZE = (60, 16)  # below this the panes cannot say anything useful: a notice instead
 AUDIT_EVERY_S = 5.0
 EXIT_GRACE_S = 5.0  # after SIGTERM/SIGHUP, how long a clean shutdown may take before a hard exit
@@ -59,30 +63,10 @@ EXIT_GRACE_S = 5.0  # after SIGTERM/SIGHUP, how long a clean shutdown may take b
 FOCUS = {"mappings": "#mappings-table", "memory": "#hex-body", "audit": "#audit-table", "watch": "#watch-table",
          "allocs": "#allocs-table"}
 
-HELP = """\
-[b]hftmem attach[/b] — zero-stop view of one process (no ptrace, no signals, no writes)
-
-[b]Panes[/b]     1 overview  2 mappings  3 perf  4 allocators  5 latency  6 memory  7 audit  8 watch  9 allocs
-          tab / shift+tab also move between panes and widgets
-[b]Mappings[/b]  s next sort column   r reverse   / filter by name   esc clear filter
-          (click a column header to sort by it; growing rows are yellow with ▲)
-[b]Memory[/b]    / or : address, symbol or symbol.field   b w g a  bytes/words/giants/ascii
-          pgup pgdn page   arrows cursor   f follow pointer   u back
-[b]Audit[/b]     a re-run the readiness audit now (it also re-runs every few seconds)
-[b]Watch[/b]     / then SYMBOL[.field] or ADDR[:LEN], enter arms (perf: zero-stop)   ctrl+g perf/gdb
-          ctrl+t write/rw   d disarm (gdb asks first: it pauses the engine; last disarm detaches)
-[b]Allocs[/b]    s start/stop uprobes (cost per call shown first)   h mark thread hot   b busiest hot
-[b]Anywhere[/b]  ? this help   ctrl+p command palette   G braille/block graphs   q or ctrl+c quit
-
-Quitting never leaves the target stopped or traced.
-[dim]Press escape or ? to close.[/dim]"""
-
-
-class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "close")]
-
-    def compose(self) -> ComposeResult:
-        yield Static(HELP, id="help-text")
+HELP_HEADLINE = "hftmem attach — zero-stop view of one process (no ptrace, no signals, no writes)"
+HELP_MAX_WIDTH = 96  # the help's lines; the box is at most 100 columns wide (app.tcss)
+FEED_CLOSE_WAIT_S = 0.3  # see run_exit_hooks
+EXIT_HOOKS_WAIT_S = 5.0  # hooks run in parallel; one that hangs longer is abandoned (logged), the rest ran
 
 
 class HftmemApp(App):
@@ -92,20 +76,26 @@ class HftmemApp(App):
 
     CSS_PATH = "app.tcss"
     TITLE = "hftmem"
-    ENABLE_COMMAND_PALETTE = True
+    ENABLE_COMMAND_PALETTE = True  # with Textual's themes in it ("Change theme"), and ours (themes.py)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]  # Screen.-narrow in the CSS
+    HELP_SECTION = "Anywhere"  # the help screen's title for these keys (keyhelp.py)
+    HELP_HEADLINE = HELP_HEADLINE
     BINDINGS = [
         Binding("q", "quit", "quit"),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
         Binding("question_mark", "help", "help"),
-        Binding("G", "toggle_graph", "graph style", show=False),
+        Binding("z", "freeze", "freeze"),  # htop's Z; free in every pane, the tour and replay
+        Binding("G", "toggle_graph", "braille/block graphs", show=False),
         *[Binding(str(n), f"show_index({n - 1})", PANES[n - 1][1] if n <= len(PANES) else f"pane {n}",
-                  show=n <= 3) for n in range(1, 10)],
-        Binding("a", "audit_now", "audit", show=False),
+                  show=False) for n in range(1, 10)],  # the tab bar shows the digits: the footer keeps room
+        Binding("a", "audit_now", "re-run the audit", show=False),
+        Binding("escape", "leave_input", "leave the text box", show=False),
     ]
 
     def __init__(self, feed: SampleFeed, *, services: TargetServices, refresh_s: float = 1.0,
                  graph_style: str = "braille", allocators=None, sampling: bool = True) -> None:
         super().__init__()
+        register_themes(self)
         if graph_style not in GRAPH_STYLES:
             raise ValueError(f"graph style must be one of {', '.join(GRAPH_STYLES)}")
         if refresh_s <= 0:
@@ -123,7 +113,11 @@ class HftmemApp(App):
         self.target_gone: str | None = None
         self.samples_seen = 0
         self.audit_runs = 0
-        self._exit_hooks: list[Callable[[], None]] = []
+        self._exit_hooks: list[tuple[Callable[[], None], bool]] = []  # (hook, must run on the calling thread)
+        self.exit_hooks_wait_s = EXIT_HOOKS_WAIT_S
+        self.exit_hooks_late: list[str] = []  # hooks still running when the wait ran out
+        self.frozen_since: float | None = None  # wall-clock time the display was frozen (z), None when live
+        self._frozen: tuple[object, History] | None = None  # (sample, history) on screen while frozen
         self._hooks_ran = False
         self._stop = threading.Event()
         self._extra_panes: list[str] = []
@@ -164,9 +158,10 @@ class HftmemApp(App):
         self.cost_line = InspectorCost(id="inspector-cost")
         yield self.cost_line
         yield Static(f"terminal too small: hftmem needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}", id="too-small")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        pick_theme(self)
         self.query_one("#banner", Static).display = False
         self.cost_line.display = self.feed.live  # a recording's cost is not ours
         notes = list(getattr(self.feed, "notes", []) or [])
@@ -190,6 +185,15 @@ class HftmemApp(App):
 
     def on_resize(self, event) -> None:
         self._check_size(event.size)
+        self.call_after_refresh(self.fit_tab_labels)
+
+    def fit_tab_labels(self) -> None:
+        """Full tab names when they fit, short ones when not, digits only below that (tablabels.py)."""
+        try:
+            tabs = self.query_one(TabbedContent)
+        except NoMatches:
+            return
+        fit_labels(tabs, [p for p, _ in PANES], tabs.size.width or self.size.width)
 
     def _check_size(self, size=None) -> None:
         w, h = size or self.size
@@ -224,7 +228,13 @@ class HftmemApp(App):
             self.show_pane(ids[index])
 
     def show_pane(self, pane_id: str) -> None:
-        self.query_one(TabbedContent).active = pane_id
+        tabs = self.query_one(TabbedContent)
+        focused = self.focused
+        if pane_id != tabs.active and focused is not None and any(isinstance(a, TabPane) for a in focused.ancestors):
+            # A focused widget in the pane being hidden hands focus to its neighbour in the same pane,
+            # whose TabPane.Focused switches the tabs straight back (keys 1, 3, 4, 5 "trapped" in Allocs).
+            self.screen.set_focus(None)
+        tabs.active = pane_id
 
     @property
     def active_pane(self) -> str:
@@ -232,6 +242,7 @@ class HftmemApp(App):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._update_pane(event.pane.id or "")
+        self.fit_tab_labels()  # in digits-only mode the active tab carries the name
         target = FOCUS.get(event.pane.id or "")
         if not target or event.pane.id != self.active_pane:
             return  # a stale activation: the user has moved on
@@ -246,7 +257,7 @@ class HftmemApp(App):
             self.action_audit_now()
 
     def _update_pane(self, pane_id: str) -> None:
-        s = self.last_sample
+        s, history = self._frozen if self._frozen is not None else (self.last_sample, self.history)
         if s is None or self._shown_seq.get(pane_id) == s.seq:
             return
         try:
@@ -254,15 +265,18 @@ class HftmemApp(App):
         except NoMatches:  # the app is shutting down: its panes are gone
             return
         if hasattr(widget, "show_sample"):
-            widget.show_sample(s, self.history)
+            widget.show_sample(s, history)
             self._shown_seq[pane_id] = s.seq
 
     # ------------------------------------------------------------------ sampling
-    @work(thread=True, exclusive=True, group="sampler", exit_on_error=False)
     def _sample_loop(self) -> None:
-        worker = get_current_worker()
+        # A daemon thread, not a Textual thread worker: those run on asyncio's default executor,
+        # which is joined at exit, so quitting waited for the sample in flight (a full smaps read).
+        threading.Thread(target=self._sample_forever, daemon=True, name="hftmem-sampler").start()
+
+    def _sample_forever(self) -> None:
         deadline = time.monotonic()
-        while not worker.is_cancelled and not self._stop.is_set():
+        while not self._stop.is_set():
             try:
                 sample = self.feed.sample()
             except ProcessReplaced as e:  # its pid names another process now: say that, not "exited"
@@ -292,6 +306,8 @@ class HftmemApp(App):
         self._audit_history.append(HistorySample(sample.time, sample.status.vm_rss_kb, sample.stat.majflt))
         self.cost_line.add_sample(sample)
         del self._audit_history[:-600]
+        if self._frozen is not None:
+            return  # frozen (z): the history stays complete, the screen keeps what it showed
         stack = self.screen_stack
         headers = stack[-1].query(TargetHeader) if len(stack) == 1 else ()
         if not headers:
@@ -341,8 +357,11 @@ class HftmemApp(App):
         self._audit_busy = True
         self._run_audit(tuple(self._audit_history))
 
-    @work(thread=True, exclusive=True, group="audit", exit_on_error=False)
     def _run_audit(self, history: tuple[HistorySample, ...]) -> None:
+        # Its own daemon thread, like the sampler: page-table walks must not hold the exit.
+        threading.Thread(target=self._audit_once, args=(history,), daemon=True, name="hftmem-audit").start()
+
+    def _audit_once(self, history: tuple[HistorySample, ...]) -> None:
         try:
             checks = evaluate(self.read_facts(history))
         except SourceError as e:
@@ -364,7 +383,33 @@ class HftmemApp(App):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
         else:
-            self.push_screen(HelpScreen())
+            width = max(40, min(HELP_MAX_WIDTH, self.size.width - 8))  # the box's border and padding: 6
+            self.push_screen(HelpScreen(help_text(self, self.pane_ids, self.HELP_HEADLINE, width)))
+
+    def action_freeze(self) -> None:
+        """z: freeze the display (sampling and the history go on), or resume at the newest sample."""
+        header = self.screen_stack[0].query_one(TargetHeader)
+        if self._frozen is None:
+            if self.last_sample is None:
+                return
+            self.frozen_since = time.time()
+            self._frozen = (self.last_sample, copy.deepcopy(self.history))  # panes shown later show this moment
+            header.set_frozen(self.frozen_since)
+            return
+        self._frozen, self.frozen_since = None, None
+        header.set_frozen(None)
+        if self.last_sample is not None:
+            header.show_sample(self.last_sample)
+        self._shown_seq.clear()
+        self._update_pane(self.active_pane)
+
+    def action_leave_input(self) -> None:
+        """escape in a text box: focus goes back to the pane's main widget (its keys work again)."""
+        if not isinstance(self.focused, Input):
+            return
+        target = FOCUS.get(self.active_pane)
+        widgets = self.query_one(f"#{self.active_pane}", TabPane).query(target) if target else ()
+        self.screen.set_focus(widgets.first() if widgets else None)
 
     def action_toggle_graph(self) -> None:
         self.set_graph_style("block" if self.graph_style == "braille" else "braille")
@@ -385,6 +430,7 @@ class HftmemApp(App):
         yield SystemCommand("Graph style: block", "draw graphs with block characters (fonts without braille)",
                             lambda: self.set_graph_style("block"))
         yield SystemCommand("Run the readiness audit", "re-read the audit facts now", self.action_audit_now)
+        yield SystemCommand("Freeze / resume the display", "sampling goes on while frozen (key z)", self.action_freeze)
         yield SystemCommand("Help", "keys of every pane", self.action_help)
 
     # ------------------------------------------------------------------ attach state, exit
@@ -392,26 +438,33 @@ class HftmemApp(App):
         """What hftmem does to the target, in the header (watch sessions say when they ptrace)."""
         self.query_one(TargetHeader).set_attach_state(text)
 
-    def add_exit_hook(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on every exit path (q, ctrl+c, SIGTERM, SIGHUP, a crash) before the terminal is restored."""
-        self._exit_hooks.append(fn)
+    def add_exit_hook(self, fn: Callable[[], None], *, inline: bool = False) -> None:
+        """Run ``fn`` on every exit path (q, ctrl+c, SIGTERM, SIGHUP, a crash) before the terminal is restored.
+
+        Hooks run in parallel threads (removing probes and detaching gdb do not wait for each other);
+        ``inline``: run it on the exiting thread instead (it touches Textual objects: timers, widgets).
+        """
+        self._exit_hooks.append((fn, inline))
 
     def run_exit_hooks(self) -> None:
-        """Stop sampling, close the feed and run the hooks, once; a failing hook does not stop the others."""
+        """Stop sampling, close the feed and run the hooks, once, in parallel; waits at most
+        ``exit_hooks_wait_s`` for them all. A failing or hanging hook does not stop the others."""
         if self._hooks_ran:
             return
         self._hooks_ran = True
         self._stop.set()
-        for fn in reversed(self._exit_hooks):
-            try:
-                fn()
-            except Exception as e:  # noqa: BLE001 - the next hook (a detach) must still run
-                self.log.error(f"exit hook failed: {e}")
-        try:
-            self.feed.close()
-        except Exception as e:  # noqa: BLE001
-            self.log.error(f"closing the feed failed: {e}")
+        hooks = [fn for fn, inline in reversed(self._exit_hooks) if inline]
+        for fn in hooks:  # touch Textual objects: on this thread, first
+            run_logged(fn, self.log.error)
+        parallel = [(fn, self.exit_hooks_wait_s) for fn, inline in reversed(self._exit_hooks) if not inline]
+        # The feed's close may wait seconds for perf to print its last interval under load; perf dies
+        # with hftmem anyway (PR_SET_PDEATHSIG), so it gets a short wait. Hooks that detach get the long one.
+        parallel.append((self.feed.close, min(FEED_CLOSE_WAIT_S, self.exit_hooks_wait_s)))
+        self.exit_hooks_late = run_parallel(parallel, self.log.error)
         self._restore_signal_handlers()
+
+    def on_unmount(self) -> None:
+        self._stop.set()  # the sampler thread ends even when exit() was bypassed (run_test teardown)
 
     def exit(self, *args, **kwargs) -> None:  # type: ignore[override]
         self.run_exit_hooks()

@@ -51,17 +51,25 @@ class TourApp(HftmemApp):
 
     CSS_PATH = _ui_css_paths()
     CSS = """
-    #tour { dock: right; width: 42%; min-width: 34; }
+    /* Beside the panes, 40 columns: the panes keep 80 (their widest lines) at 120 columns. Below
+       that the panel goes under the panes, full width, so no pane loses columns. */
+    #tour { dock: right; width: 40; }
+    Screen.-narrow #tour { dock: bottom; width: 1fr; height: 35%; min-height: 7; }
     .tour-highlight { background: $warning 25%; }
     """
+    HELP_SECTION = "Tour"
+    HELP_HEADLINE = "hftmem demo — the guided tour on a demo engine hftmem started (and stops on quit)"
+    HELP_NOTE = "a focused pane's own keys win: in Memory b w f are formats and follow"
     BINDINGS = [  # reach the tour from any pane; a focused pane's own keys win (memory's b/w/f)
-        Binding("n", "tour('next')", "next chapter"),
+        # Shown in the footer by the panel itself when it has focus; with a pane focused the footer
+        # has the pane's keys and "t tour" (it fits 80 columns), the help lists them all.
+        Binding("n", "tour('next')", "next chapter", show=False),
         Binding("p", "tour('previous')", "previous", show=False),
-        Binding("c", "tour('chapters')", "chapters"),
-        Binding("b", "tour('toggle_bug')", "bug on/off"),
+        Binding("c", "tour('chapters')", "chapters", show=False),
+        Binding("b", "tour('toggle_bug')", "bug on/off", show=False),
         Binding("f", "tour('fix')", "fix", show=False),
         Binding("w", "tour('watch')", "watch", show=False),
-        Binding("t", "focus_tour", "tour", show=False),
+        Binding("t", "focus_tour", "tour"),
     ]
 
     def __init__(self, feed, *, services: TargetServices, start: str | None = None,

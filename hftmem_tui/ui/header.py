@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.widgets import Static
 
@@ -36,6 +38,7 @@ class TargetHeader(Static):
         self.uptime_s: float | None = None
         self.scenarios: tuple[str, ...] = ()
         self.ended: str | None = None
+        self.frozen_since: float | None = None
 
     def on_mount(self) -> None:
         self._redraw()
@@ -43,6 +46,11 @@ class TargetHeader(Static):
     def set_attach_state(self, text: str) -> None:
         """What hftmem does to the target right now ("ptrace-attached for 2 watchpoints")."""
         self.attach_state = text
+        self._redraw()
+
+    def set_frozen(self, since: float | None) -> None:
+        """Say the display is frozen (z) since ``since`` (wall clock, shown local time), or None: live."""
+        self.frozen_since = since
         self._redraw()
 
     def set_ended(self, text: str) -> None:
@@ -60,6 +68,10 @@ class TargetHeader(Static):
         t = Text()
         t.append(f" pid {i.pid} ", style="bold reverse")
         t.append(f" {visible(i.comm)}  ", style="bold")
+        if self.frozen_since is not None:  # first after the name: the one thing that must not be missed
+            t.append(f" FROZEN since {time.strftime('%H:%M:%S', time.localtime(self.frozen_since))} (z resumes) ",
+                     style="bold black on yellow")
+            t.append("  ")
         # The attach state comes first: on a narrow terminal it is what must not be cut off.
         if self.ended:
             t.append(visible(self.ended), style="bold white on red")

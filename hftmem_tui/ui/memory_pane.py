@@ -119,18 +119,23 @@ def legend() -> Text:
                          ("cursor", CURSOR_STYLE), "  ", ("??", "dim"), " unreadable")
 
 
+FORMATS = Binding.Group("format")
+
+
 class HexBody(Static, can_focus=True):
     """The rows; holds the keys so that typing in the address Input never triggers them."""
 
     BINDINGS = [
-        Binding("b", "fmt('xb')", "bytes"),
-        Binding("w", "fmt('xw')", "words"),
-        Binding("g", "fmt('xg')", "giants"),
-        Binding("a", "fmt('ascii')", "ascii"),
-        Binding("pagedown", "page(1)", "page down"),
-        Binding("pageup", "page(-1)", "page up"),
-        Binding("f", "follow", "follow pointer"),
-        Binding("backspace,u", "back", "back"),
+        # One footer entry "b w g a format" (the help lists each); pages only in the help: the footer fits 80 columns.
+        Binding("b", "fmt('xb')", "bytes", group=FORMATS),
+        Binding("w", "fmt('xw')", "words", group=FORMATS),
+        Binding("g", "fmt('xg')", "giants", group=FORMATS),
+        Binding("a", "fmt('ascii')", "ascii", group=FORMATS),
+        Binding("pagedown", "page(1)", "page down", show=False),
+        Binding("pageup", "page(-1)", "page up", show=False),
+        Binding("f", "follow", "follow"),
+        Binding("u", "back", "back"),
+        Binding("backspace", "back", "back", show=False),
         Binding("left", "move(-1, 0)", "left", show=False),
         Binding("right", "move(1, 0)", "right", show=False),
         Binding("up", "move(0, -1)", "up", show=False),

@@ -90,6 +90,9 @@ class GotoScreen(ModalScreen[str | None]):
 class ReplayApp(HftmemApp):
     """HftmemApp on a RecordedFeed and its refusing services, no sampler thread, a time cursor instead of the clock."""
 
+    HELP_SECTION = "Replay"
+    HELP_HEADLINE = "hftmem replay — the attach TUI on a recording, with a time cursor (nothing is live)"
+    HELP_NOTE = "the bar under the panes shows where the cursor is"
     BINDINGS = [
         Binding("space", "toggle_play", "play/pause"),
         Binding("full_stop", "step(1)", "step", show=False),
@@ -120,7 +123,7 @@ class ReplayApp(HftmemApp):
         self.end_reason = str(end.get("reason")) if end else None
         self.shown_index: int | None = None
         self._timer: Timer | None = None
-        self.add_exit_hook(self._pause)
+        self.add_exit_hook(self._pause, inline=True)  # stops a Textual timer: the message loop's thread
 
     def compose(self) -> ComposeResult:
         for widget in super().compose():
@@ -192,6 +195,11 @@ class ReplayApp(HftmemApp):
             self.call_after_refresh(self.goto, index)  # once the modal is gone and the panes are back
 
         self.push_screen(GotoScreen(), done)
+
+    def action_freeze(self) -> None:
+        """z: nothing samples in a replay: freezing is pausing the playback."""
+        self._pause()
+        self.query_one(ReplayBar).redraw()
 
     # ------------------------------------------------------------------ playback
     def action_toggle_play(self) -> None:

@@ -65,12 +65,13 @@ class TourPanel(Vertical, can_focus=True):
     TourPanel #tour-watch { height: auto; display: none; border: round $warning; }
     """
     BINDINGS = [
+        # The footer shows n c b (it fits 80 columns); p f w are in the panel's own text and the help.
         Binding("n", "next", "next chapter"),
-        Binding("p", "previous", "previous"),
+        Binding("p", "previous", "previous", show=False),
         Binding("c", "chapters", "chapters"),
         Binding("b", "toggle_bug", "bug on/off"),
-        Binding("f", "fix", "apply fix"),
-        Binding("w", "watch", "watch"),
+        Binding("f", "fix", "fix", show=False),
+        Binding("w", "watch", "watch", show=False),
     ]
 
     class ScenarioRequested(Message):

@@ -72,7 +72,7 @@ class WatchPane(Vertical):
     """
 
     BINDINGS = [
-        Binding("slash", "focus_target", "arm a watchpoint"),
+        Binding("slash", "focus_target", "arm"),
         Binding("escape", "focus_table", "done typing", show=False),
         Binding("ctrl+g", "toggle_backend", "perf/gdb"),
         Binding("ctrl+t", "toggle_access", "write/rw"),

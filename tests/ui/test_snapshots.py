@@ -15,6 +15,8 @@ import pytest
 from hftmem_tui.ui.screenshots import recorded_app, replay_all
 
 SIZE = (120, 40)
+SMALL = (80, 24)  # the smallest terminal the README promises: nothing may be clipped there either
+ALL_PANES = ["overview", "mappings", "perf", "allocators", "latency", "memory", "audit", "watch", "allocs"]
 # The SVGs were made with this Textual; another version draws some cells differently (memray does the same).
 SNAPSHOT_TEXTUAL = "8.2.8"
 pytestmark = pytest.mark.skipif(version("textual") != SNAPSHOT_TEXTUAL,
@@ -73,3 +75,18 @@ class TestPanes:
             await pilot.press("question_mark")
 
         assert snap_compare(recorded_app(), terminal_size=SIZE, run_before=run_before)
+
+
+class TestSmallTerminal:
+    @pytest.mark.parametrize("pane", ALL_PANES)
+    def test_pane_80x24(self, snap_compare, pane):
+        """Each pane at 80x24: short tab labels, a footer that fits, lines that wrap instead of clipping."""
+        assert snap_compare(recorded_app(), terminal_size=SMALL, run_before=show(pane))
+
+    def test_help_80x24(self, snap_compare):
+        """The help screen at 80x24 (it scrolls rather than being cut)."""
+        async def run_before(pilot) -> None:
+            await show("overview")(pilot)
+            await pilot.press("question_mark")
+
+        assert snap_compare(recorded_app(), terminal_size=SMALL, run_before=run_before)

@@ -22,10 +22,11 @@ import threading
 import zlib
 
 from hftmem_tui.sources.elf import SHT_NOTE, ElfFile, build_id_of_notes
+from hftmem_tui.sources.paths import cache_root
 from hftmem_tui.sources.procfs import PROCFS, pid_path
 
 __all__ = ["DEFAULT_DEBUG_DIR", "gdb_debug_dirs", "debuglink_of", "find_debug_file", "debug_identity",
-           "has_debug_section", "mapped_file"]
+           "has_debug_section", "mapped_file", "gdb_path"]
 
 DEFAULT_DEBUG_DIR = "/usr/lib/debug"
 _GDB_DIRS: tuple[str, ...] | None = None
@@ -176,3 +177,30 @@ def mapped_file(pid: int, path: str, dev: tuple[int, int] | None, inode: int, st
         if (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino) == (dev[0], dev[1], inode):
             return cand
     return None
+
+
+def gdb_path(path: str) -> str:
+    """A path gdb loads as this very file.
+
+    gdb resolves symlinks, and ``/proc/PID/root/X`` or ``/proc/PID/exe`` resolve to X as *we* see
+    it, which may be another file or none: such a file is copied (once, named by its identity)
+    into the cache and the copy is returned. Raises OSError when it cannot be read or copied.
+    """
+    real = os.path.realpath(path)
+    with open(path, "rb") as src:
+        st = os.fstat(src.fileno())
+        try:
+            if os.path.samefile(real, path):
+                return path  # gdb's resolved name is the very file: nothing to copy
+        except OSError:
+            pass  # the resolved name does not exist here: gdb would fail on it
+        dest = cache_root() / "files" / f"{st.st_dev:x}-{st.st_ino}-{st.st_size}-{st.st_mtime_ns}" / \
+            os.path.basename(real)
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(src, out)  # from the descriptor we checked: never a file swapped in since
+            os.chmod(tmp, 0o700)
+            os.replace(tmp, dest)
+    return str(dest)

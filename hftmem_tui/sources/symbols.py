@@ -24,7 +24,7 @@ from hftmem_tui.errors import (
     SourceError,
     SymbolNotFound,
 )
-from hftmem_tui.sources.debuginfo import debug_identity, mapped_file
+from hftmem_tui.sources.debuginfo import debug_identity, gdb_path, mapped_file
 from hftmem_tui.sources.elf import ElfInfo, read_elf_info, symbol_size
 from hftmem_tui.sources.gdb.file_session import FileGdbSession, GdbCommandError
 from hftmem_tui.sources.layout import (
@@ -231,7 +231,11 @@ class SymbolTable:
             try:
                 if self.debug_dirs is not None:
                     self._gdb.console("set debug-file-directory " + ":".join(self.debug_dirs))
-                self._gdb.load(self.exe_path)
+                try:
+                    loaded = gdb_path(self.exe_path)  # gdb resolves /proc/PID/root/X to our X: maybe another file
+                except OSError:
+                    loaded = self.exe_path  # unreadable: gdb says why in its own words
+                self._gdb.load(loaded)
             except BaseException:
                 self._gdb.exit()
                 self._gdb = None

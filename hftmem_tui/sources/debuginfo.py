@@ -36,7 +36,8 @@ _CRC: dict[tuple[str, int, int], int] = {}  # (path, size, mtime_ns) -> crc32: a
 
 
 def gdb_debug_dirs() -> tuple[str, ...]:
-    """gdb's ``show debug-file-directory`` (asked once per process); /usr/lib/debug without gdb."""
+    """gdb's ``show debug-file-directory`` without init files, as our gdb sessions run (asked once per
+    process); /usr/lib/debug without gdb."""
     global _GDB_DIRS
     with _LOCK:
         if _GDB_DIRS is None:
@@ -44,7 +45,7 @@ def gdb_debug_dirs() -> tuple[str, ...]:
             gdb = shutil.which("gdb")
             if gdb:
                 try:
-                    out = subprocess.run([gdb, "-nx", "-batch", "-ex", "show debug-file-directory"],
+                    out = subprocess.run([gdb, "--nx", "--nh", "-batch", "-ex", "show debug-file-directory"],
                                          capture_output=True, text=True, timeout=10).stdout
                     m = re.search(r'is "([^"]*)"', out)
                     if m and m.group(1):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from hftmem_tui.sources.debuginfo import find_debug_file, has_debug_section, mapped_file
 from hftmem_tui.sources.elf import PT_LOAD, SHT_DYNSYM, SHT_SYMTAB, ElfFile
-from hftmem_tui.sources.procfs import PROCFS, parse_maps, read_text
+from hftmem_tui.sources.procfs import PROCFS, parse_maps, pid_path, read_text
 from hftmem_tui.sources.watchpoint import Frame
 
 __all__ = ["ElfFunctions", "CodeMap", "ExecMapping", "read_exec_mappings", "demangle"]
@@ -100,7 +100,8 @@ class ElfFunctions:
     (``debug_dirs``, ``name``: see :func:`~hftmem_tui.sources.debuginfo.find_debug_file`).
     """
 
-    def __init__(self, path: str, *, debug_dirs: tuple[str, ...] | None = None, name: str | None = None) -> None:
+    def __init__(self, path: str, *, debug_dirs: tuple[str, ...] | None = None, name: str | None = None,
+                 beside: str | None = None) -> None:
         self.path = path
         self.loads: list[tuple[int, int, int]] = []  # (p_offset, p_filesz, p_vaddr)
         self.has_lines = False
@@ -113,7 +114,7 @@ class ElfFunctions:
         except (OSError, ValueError):  # MalformedElf is a ValueError
             pass  # unreadable or not an ELF: addresses in it stay "??" (what was read is kept)
         if self.loads and (not self.has_lines or not starts):
-            self._read_debug_file(find_debug_file(path, debug_dirs, name=name), starts, by_name)
+            self._read_debug_file(find_debug_file(path, debug_dirs, name=name, beside=beside), starts, by_name)
         self.by_name = by_name  # raw (mangled) name -> link-time address
         self._starts = sorted(starts)
         self._info = starts
@@ -292,8 +293,11 @@ class CodeMap:
         key = f"{m.path}|{m.dev}|{m.inode}"
         if key not in self._elves:
             path = open_path(self.pid, m, self.procfs)
+            # /proc/PID/map_files/A-B has no directory of its own: a debuglink is beside the file's name.
+            beside = pid_path(self.pid, "root", self.procfs) + os.path.dirname(m.path) if path and \
+                "/map_files/" in path else None
             self._elves[key] = None if path is None else ElfFunctions(path, debug_dirs=self.debug_dirs,
-                                                                         name=m.path)
+                                                                         name=m.path, beside=beside)
         return self._elves[key]
 
     def frame(self, address: int, *, trap: bool = False, return_address: bool = False) -> Frame:

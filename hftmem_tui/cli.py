@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from hftmem_tui.commands import args as types
 from hftmem_tui.errors import AccessDenied, SourceError
 from hftmem_tui.sources.procfs import PERMISSION_HINT
+from hftmem_tui.textsafe import visible
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -26,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line, not a usage block."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: {message} (see {self.prog} --help)\n")
+        sys.stderr.write(f"{self.prog}: {visible(message)} (see {self.prog} --help)\n")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -247,14 +248,31 @@ def _error_line(e: SourceError) -> str:
     return str(e)
 
 
+def never_raise_on_print() -> None:
+    """Make stdout and stderr backslash-escape what their encoding cannot take (``LANG=C``, a strict
+    ``PYTHONIOENCODING``) instead of raising UnicodeEncodeError.
+
+    The net under ``visible()``, which every outside name goes through first (it shows an undecodable
+    byte as ``\\xff``, where this would write ``\\udcff``). Streams without ``reconfigure`` are left alone.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a closed or detached stream: nothing will be printed there
+                pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    never_raise_on_print()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         _resolve_target(args)
         return int(args.func(args) or 0)
     except SourceError as e:
-        sys.stderr.write(f"hftmem: {_error_line(e)}\n")
+        sys.stderr.write(f"hftmem: {visible(_error_line(e), newlines=True)}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
@@ -264,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as e:
         # e.g. the engine binary exists but cannot be executed.
-        sys.stderr.write(f"hftmem: {e.strerror or e}{f': {e.filename}' if e.filename else ''}\n")
+        sys.stderr.write(visible(f"hftmem: {e.strerror or e}{f': {e.filename}' if e.filename else ''}") + "\n")
         return EXIT_ERROR
 
 

@@ -13,13 +13,14 @@ import os
 import sys
 import time
 
-from hftmem_tui.commands.progress import ProgressLine
+from hftmem_tui.commands.progress_line import ProgressLine
 from hftmem_tui.errors import SourceError
 from hftmem_tui.model.allocalarm import AllocReport, build_report, cpu_fractions, suggest_hot, window
 from hftmem_tui.probes import ALLOC_FUNCTIONS, AllocProbes, Offender, ProbeSpec, thread_cpu_ticks
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.perf.calibration import cost_per_call
-from hftmem_tui.sources.shutdown import unwind_on_hangup
+from hftmem_tui.sources.shutdown import paced, unwind_on_hangup
+from hftmem_tui.textsafe import visible
 
 __all__ = ["run", "run_allocs"]
 
@@ -76,10 +77,10 @@ def _wait(probes: AllocProbes, seconds: float, label: str) -> None:
     end = time.monotonic() + seconds
     line = ProgressLine()  # on a terminal only: the report on stdout stays as it was
     try:
-        while (left := end - time.monotonic()) > 0:
-            line.update(f"{label} {seconds - left:.1f}/{seconds:g} s")
-            time.sleep(min(0.25, left))
+        for _ in paced(0.25, until=end):
             probes.refresh_threads()  # threads created meanwhile get counters too
+            line.update(f"{label} {seconds - max(0.0, end - time.monotonic()):.1f}/{seconds:g} s")
+        time.sleep(max(0.0, end - time.monotonic()))  # the window ends at `end`, not on a beat
     finally:
         line.clear()
 
@@ -102,17 +103,17 @@ def _allocs_json(pid: int, warmup: float, report: AllocReport, offenders: list[O
 
 def _print_allocs(pid: int, warmup: float, report: AllocReport, offenders: list[Offender], specs: list[ProbeSpec],
                   warm_cpu: dict[int, float]) -> None:
-    where = sorted({f"{s.where} ({os.path.basename(s.path)})" for s in specs})
+    where = sorted({visible(f"{s.where} ({os.path.basename(s.path)})") for s in specs})
     print(f"allocator calls per second in process {pid} over {report.seconds:.1f} s after a "
           f"{warmup:g} s warm-up (uprobes on {', '.join(where)}; no ptrace)")
     shown = [f for f in ALLOC_FUNCTIONS if any(t.calls.get(f) for t in report.threads)] or ["malloc", "free"]
     print(f"{'TID':>8}  {'THREAD':<16} {'CPU':>5}  " + "  ".join(f"{f + '/s':>10}" for f in shown) + "  HOT")
     for t in report.threads:
         cpu = f"{t.cpu_fraction * 100:.0f}%" if t.cpu_fraction is not None else "?"
-        print(f"{t.tid:>8}  {t.name[:16]:<16} {cpu:>5}  " + "  ".join(f"{t.rate(f):>10,.0f}" for f in shown)
+        print(f"{t.tid:>8}  {visible(t.name)[:16]:<16} {cpu:>5}  " + "  ".join(f"{t.rate(f):>10,.0f}" for f in shown)
               + ("    *" if t.hot else ""))
     for note in report.notes:
-        print(f"note: {note}")
+        print(f"note: {visible(note)}")
     if report.cost_per_call_s is not None:
         print(f"probe cost: {report.calls_per_s:,.0f} calls/s x {report.cost_per_call_s * 1e6:.1f} us per call = "
               f"{report.cost_fraction * 100:.1f}% of a core (measured on this machine)")
@@ -121,7 +122,7 @@ def _print_allocs(pid: int, warmup: float, report: AllocReport, offenders: list[
         names = {t.tid: t.name for t in report.threads}
         if busiest:
             print("busiest threads (hot-path candidates): " + ", ".join(
-                f"{t} {names.get(t, '?')} ({warm_cpu.get(t, 0) * 100:.0f}% of a core)" for t in busiest)
+                f"{t} {visible(names.get(t, '?'))} ({warm_cpu.get(t, 0) * 100:.0f}% of a core)" for t in busiest)
                 + f"; mark them with --hot auto or --hot {','.join(map(str, busiest))}")
         return
     if not report.alarms:
@@ -132,11 +133,11 @@ def _print_allocs(pid: int, warmup: float, report: AllocReport, offenders: list[
 
 def _print_alarms(report: AllocReport, offenders: list[Offender]) -> None:
     for alarm in report.alarms:
-        print(alarm)
+        print(visible(str(alarm)))
         mine = sorted((o for o in offenders if o.tid == alarm.tid), key=lambda o: -o.count)
         if mine:
             print("  first offenders (call chains sampled briefly on this thread):")
         for o in mine:
-            print(f"    {o.function} x{o.count}")
+            print(f"    {visible(o.function)} x{o.count}")
             for i, f in enumerate(o.frames[:12]):
-                print(f"      #{i} {f}")
+                print(f"      #{i} {visible(str(f))}")

@@ -14,8 +14,7 @@ import re
 
 from hftmem_tui.errors import SourceError
 from hftmem_tui.sources.engine import check_scenario
-from hftmem_tui.sources.layout import ADDRESS_MAX, InvalidExpression, parse_number
-from hftmem_tui.sources.procfs.lookup import visible
+from hftmem_tui.sources.layout import ADDRESS_MAX, InvalidExpression, parse_number, quoted_short
 
 
 # pid_t's range: above the kernel's pid_max (at most 2^22) a pid is well formed and not there,
@@ -29,7 +28,7 @@ def pid(text: str) -> int:
     """A process id: a decimal integer 1..2^31-1 (ASCII digits only)."""
     t = text.strip()
     if not _PID_RE.fullmatch(t) or len(t) > 11 or not 0 < int(t, 10) <= PID_MAX:
-        raise argparse.ArgumentTypeError(f"not a pid: '{_short(text)}'")
+        raise argparse.ArgumentTypeError(f"not a pid: '{quoted_short(text)}'")
     return int(t, 10)
 
 
@@ -40,11 +39,11 @@ def target(text: str) -> int | str:
     if _PID_RE.fullmatch(t):  # digits (or -5, +0): a pid or nothing
         return pid(t)
     if not t or len(t) > _MAX_PATTERN or any(ord(c) < 32 or ord(c) == 127 for c in t):
-        raise argparse.ArgumentTypeError(f"not a pid or a process name: '{_short(text)}'")
+        raise argparse.ArgumentTypeError(f"not a pid or a process name: '{quoted_short(text)}'")
     try:
         re.compile(t)
     except re.error as e:
-        raise argparse.ArgumentTypeError(f"not a pid, and not a valid name pattern: '{_short(text)}' ({e})") from None
+        raise argparse.ArgumentTypeError(f"not a pid, and not a valid name pattern: '{quoted_short(text)}' ({e})") from None
     return t
 
 
@@ -61,7 +60,7 @@ def speed(text: str) -> float:
     try:
         v = float(text.lower().rstrip("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{_short(text)}' is not a playback speed (e.g. 4 or 0.5)") from None
+        raise argparse.ArgumentTypeError(f"'{quoted_short(text)}' is not a playback speed (e.g. 4 or 0.5)") from None
     if not math.isfinite(v) or not 0.01 <= v <= 1000:
         raise argparse.ArgumentTypeError("playback speed must be between 0.01 and 1000")
     return v
@@ -72,9 +71,9 @@ def finite(text: str, what: str = "a number") -> float:
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not {what}: '{_short(text)}'") from None
+        raise argparse.ArgumentTypeError(f"not {what}: '{quoted_short(text)}'") from None
     if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"not {what}: '{_short(text)}' (must be a finite number)")
+        raise argparse.ArgumentTypeError(f"not {what}: '{quoted_short(text)}' (must be a finite number)")
     return v
 
 
@@ -86,7 +85,7 @@ def window(text: str) -> float:
     """The audit's history window: 0..3600 seconds."""
     value = _number_of_seconds(text)
     if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"window must be 0..3600 seconds, got '{_short(text)}'")
+        raise argparse.ArgumentTypeError(f"window must be 0..3600 seconds, got '{quoted_short(text)}'")
     return value
 
 
@@ -97,13 +96,6 @@ def number(text: str, what: str = "address", limit: int = ADDRESS_MAX) -> int:
         return parse_number(text, what, limit)
     except InvalidExpression as e:
         raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _short(text: str) -> str:
-    # A 5000-digit argument is quoted by its ends, control characters as escapes: the refusal
-    # stays one readable line and sends nothing to the terminal.
-    text = visible(text)
-    return text if len(text) <= 40 else f"{text[:16]}...{text[-8:]} ({len(text)} characters)"
 
 
 def looks_numeric(text: str) -> bool:
@@ -149,7 +141,7 @@ def length(text: str) -> int:
     except argparse.ArgumentTypeError:
         n = None
     if n is None or not 0 < n <= MAX_LENGTH:
-        raise argparse.ArgumentTypeError(f"length must be 1..{MAX_LENGTH} bytes, got '{_short(text)}'")
+        raise argparse.ArgumentTypeError(f"length must be 1..{MAX_LENGTH} bytes, got '{quoted_short(text)}'")
     return n
 
 
@@ -157,7 +149,7 @@ def positive_seconds(text: str) -> float:
     """An interval or duration: 0.05 s..30 days."""
     v = _number_of_seconds(text)
     if not 0.05 <= v <= 30 * 86400:
-        raise argparse.ArgumentTypeError(f"seconds must be 0.05..2592000 (30 days), got '{_short(text)}'")
+        raise argparse.ArgumentTypeError(f"seconds must be 0.05..2592000 (30 days), got '{quoted_short(text)}'")
     return v
 
 
@@ -165,12 +157,12 @@ def count(text: str, low: int = 0, high: int = 10**9) -> int:
     """A count: a decimal integer in low..high (default 0..10^9)."""
     t = text.strip()
     if not _PID_RE.fullmatch(t) or len(t) > 12:
-        raise argparse.ArgumentTypeError(f"not a count: '{_short(text)}'")
+        raise argparse.ArgumentTypeError(f"not a count: '{quoted_short(text)}'")
     v = int(t, 10)
     if v < low:
-        raise argparse.ArgumentTypeError(f"must be >= {low}, got '{_short(text)}'")
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got '{quoted_short(text)}'")
     if v > high:
-        raise argparse.ArgumentTypeError(f"must be <= {high}, got '{_short(text)}'")
+        raise argparse.ArgumentTypeError(f"must be <= {high}, got '{quoted_short(text)}'")
     return v
 
 
@@ -198,7 +190,7 @@ def max_rate(text: str) -> float:
     """``watch --max-rate``: hits/s above which a watchpoint is disarmed, 0 (no guard) or up to 10^7."""
     v = finite(text, "a rate in hits/s")
     if not 0 <= v <= 1e7:
-        raise argparse.ArgumentTypeError(f"rate must be 0 (no guard) or up to 10000000 hits/s, got '{_short(text)}'")
+        raise argparse.ArgumentTypeError(f"rate must be 0 (no guard) or up to 10000000 hits/s, got '{quoted_short(text)}'")
     return v
 
 
@@ -210,16 +202,16 @@ def byte_size(text: str) -> int:
     """1048576, 64K, 100M, 2G (binary units); at least 4096."""
     t = text.strip().upper().removesuffix("B").removesuffix("I")
     if not re.fullmatch(r"[0-9]{1,16}(\.[0-9]{1,6})?[KMG]?", t, re.ASCII):  # no nan, inf, 1e308, -5
-        raise argparse.ArgumentTypeError(f"not a size: '{_short(text)}' (e.g. 1048576, 64K, 100M, 2G)")
+        raise argparse.ArgumentTypeError(f"not a size: '{quoted_short(text)}' (e.g. 1048576, 64K, 100M, 2G)")
     unit = t[-1:] if t[-1:] in ("K", "M", "G") else ""
     try:
         v = int(float(t[: len(t) - len(unit)]) * _SIZE_SUFFIX[unit])
     except (ValueError, OverflowError):  # "abc", "nan", "inf"
-        raise argparse.ArgumentTypeError(f"not a size: '{_short(text)}' (e.g. 1048576, 64K, 100M, 2G)") from None
+        raise argparse.ArgumentTypeError(f"not a size: '{quoted_short(text)}' (e.g. 1048576, 64K, 100M, 2G)") from None
     if v < 4096:
-        raise argparse.ArgumentTypeError(f"size must be at least 4096 bytes, got '{_short(text)}'")
+        raise argparse.ArgumentTypeError(f"size must be at least 4096 bytes, got '{quoted_short(text)}'")
     if v > SIZE_MAX:
-        raise argparse.ArgumentTypeError(f"size must be at most 1T (2^40 bytes), got '{_short(text)}'")
+        raise argparse.ArgumentTypeError(f"size must be at most 1T (2^40 bytes), got '{quoted_short(text)}'")
     return v
 
 
@@ -230,10 +222,10 @@ def listen(text: str) -> tuple[str, int]:
         host, port = "127.0.0.1", text
     elif not host:
         raise argparse.ArgumentTypeError(
-            f"'{_short(text)}': name the address to listen on (127.0.0.1:{port}, or 0.0.0.0:{port} for every interface)")
+            f"'{quoted_short(text)}': name the address to listen on (127.0.0.1:{port}, or 0.0.0.0:{port} for every interface)")
     host = host.removeprefix("[").removesuffix("]")
     if not re.fullmatch(r"[0-9]{1,5}", port, re.ASCII):
-        raise argparse.ArgumentTypeError(f"not a port: '{_short(port)}' in '{_short(text)}'")
+        raise argparse.ArgumentTypeError(f"not a port: '{quoted_short(port)}' in '{quoted_short(text)}'")
     n = int(port, 10)
     if not 0 < n < 65536:
         raise argparse.ArgumentTypeError(f"port must be 1..65535, got {n}")
@@ -246,10 +238,10 @@ def hot_threads(text: str) -> list[int] | str:
         return "auto"
     parts = [t.strip() for t in text.split(",") if t.strip()]
     if not parts or not all(_PID_RE.fullmatch(t) and len(t) <= 11 for t in parts):
-        raise argparse.ArgumentTypeError(f"--hot takes TID,TID,... or auto, not '{_short(text)}'")
+        raise argparse.ArgumentTypeError(f"--hot takes TID,TID,... or auto, not '{quoted_short(text)}'")
     tids = [int(t, 10) for t in parts]
     if any(not 0 < t <= PID_MAX for t in tids):
-        raise argparse.ArgumentTypeError(f"--hot takes TID,TID,... or auto, not '{_short(text)}'")
+        raise argparse.ArgumentTypeError(f"--hot takes TID,TID,... or auto, not '{quoted_short(text)}'")
     return tids
 
 
@@ -257,7 +249,7 @@ def seconds(text: str) -> float:
     """A short duration: (0, 3600] seconds."""
     v = _number_of_seconds(text)
     if not 0 < v <= 3600:
-        raise argparse.ArgumentTypeError(f"seconds must be in (0, 3600], got '{_short(text)}'")
+        raise argparse.ArgumentTypeError(f"seconds must be in (0, 3600], got '{quoted_short(text)}'")
     return v
 
 

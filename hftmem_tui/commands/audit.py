@@ -15,6 +15,7 @@ import sys
 
 from hftmem_tui.model.audit import RSS_GROWTH, UNKNOWN, AuditConfig, Check, evaluate, worst
 from hftmem_tui.sources.readiness import read_facts, sample_history
+from hftmem_tui.textsafe import visible
 
 RSS_HISTORY_S = 20.0  # model.trend.fit_leak's min_span_s: the shortest span it fits a slope on
 MAX_WINDOW_S = 3600.0
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     width = max(len(c.name) for c in checks)
     for c in checks:
-        print(f"{c.label:<7}  {c.name:<{width}}  {c.evidence}")
+        print(f"{c.label:<7}  {c.name:<{width}}  {visible(c.evidence)}")
         if c.advice and c.status != "pass":
-            print(f"{'':<7}  {'':<{width}}  -> {c.advice}")
+            print(f"{'':<7}  {'':<{width}}  -> {visible(c.advice)}")
     return 0

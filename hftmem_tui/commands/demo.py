@@ -13,7 +13,7 @@ def run(args: argparse.Namespace) -> int:
     Raises SourceError when the demo engine cannot be built, started or read.
     """
     if args.script:
-        from hftmem_tui.commands.progress import ProgressLine
+        from hftmem_tui.commands.progress_line import ProgressLine
         from hftmem_tui.demo.script import run_script
 
         chapters = [find_chapter(args.chapter)] if args.chapter else list(CHAPTERS)

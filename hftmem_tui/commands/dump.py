@@ -8,8 +8,8 @@ from hftmem_tui.commands.args import parse_address
 from hftmem_tui.errors import SourceError
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.memory import format_x, read_memory
-from hftmem_tui.sources.procfs.lookup import visible
 from hftmem_tui.sources.symbols import SymbolTable, check_symbol_expr, exe_path_of
+from hftmem_tui.textsafe import visible
 
 
 def check_gdb_path(pid: int) -> None:
@@ -45,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
     length = length or 64
     data = read_memory(args.pid, address, length)
     for line in format_x(data, address, args.format, symbol=label):
-        print(line)
+        print("\t".join(visible(part) for part in line.split("\t")))  # gdb's tabs kept; the symbol is the target's
     return 0

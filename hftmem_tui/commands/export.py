@@ -13,9 +13,9 @@ until SIGTERM/SIGINT, so Prometheus alerts on "target down" rather than "exporte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import ipaddress
-import signal
 import socket
 import sys
 import threading
@@ -29,15 +29,17 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from hftmem_tui import __version__
+from hftmem_tui.errors import SourceError
+from hftmem_tui.feeds.sample import Sample, TargetInfo
+from hftmem_tui.feeds.sampler import LiveSampler, ProcessReplaced, TargetGone
 from hftmem_tui.model.allocators import ArenaView, PoolView, RingView
 from hftmem_tui.model.deltas import summarize_by_kind
 from hftmem_tui.model.series import TimeSeries
 from hftmem_tui.model.trend import MIB, fit_leak
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.engine import SCENARIOS
-from hftmem_tui.errors import SourceError
-from hftmem_tui.feeds.sample import Sample, TargetInfo
-from hftmem_tui.feeds.sampler import LiveSampler, ProcessReplaced, TargetGone
+from hftmem_tui.sources.shutdown import paced, stop_on_signals
+from hftmem_tui.textsafe import visible
 
 KIB = 1024
 TREND_WINDOW_S = 600.0  # the leak fit's window (model.trend default): 10 min of RSS history
@@ -274,9 +276,7 @@ class _BuildInfo(Collector):
 
 
 def _sample_loop(sampler: LiveSampler, state: TargetState, stop: threading.Event, interval_s: float, log) -> None:
-    t0 = time.monotonic()
-    tick = 0
-    while not stop.is_set():
+    for _ in paced(interval_s, stop):
         start = time.monotonic()
         try:
             s = sampler.sample()
@@ -296,13 +296,6 @@ def _sample_loop(sampler: LiveSampler, state: TargetState, stop: threading.Event
         for note in sampler.fresh_notes(s):  # perf killed, the target exec'd...: said once
             log(note)
         state.update(s, time.monotonic() - start)
-        tick += 1
-        now = time.monotonic()
-        next_at = t0 + tick * interval_s
-        if next_at < now:
-            tick = int((now - t0) / interval_s) + 1
-            next_at = t0 + tick * interval_s
-        stop.wait(next_at - now)
 
 
 def _bind(host: str, port: int, registry: CollectorRegistry):
@@ -335,17 +328,23 @@ def serve(pid: int, host: str, port: int, opts: ExportOptions, *, stop: threadin
     called from the main thread). A non-loopback address is served after one warning line
     saying what it exposes. Raises the sampler's typed errors for a bad target and ExportError
     when the address cannot be bound."""
-    log = log or (lambda line: sys.stderr.write(f"hftmem: {line}\n"))
+    log = log or (lambda line: sys.stderr.write(f"hftmem: {visible(line)}\n"))  # paths and names are outside text
     stop = stop or threading.Event()
     status = procfs.check_target(pid)  # a bad pid fails before we bind anything
     sampler = LiveSampler(pid, interval_s=opts.interval_s, smaps_every=opts.smaps_every,
                           budget=opts.budget, perf=opts.perf, engine=opts.engine)
-    old = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            old[sig] = signal.signal(sig, lambda *_: stop.set())
     server = None
-    try:
+
+    def close_server() -> None:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+    # SIGTERM/SIGINT/SIGHUP set the flag (handlers restored at the end); the server and the
+    # sampler close on every way out.
+    with stop_on_signals(stop) as stop, contextlib.ExitStack() as cleanup:
+        cleanup.callback(sampler.close)
+        cleanup.callback(close_server)
         registry = CollectorRegistry(auto_describe=False)
         # Bind first: a port in use must fail before perf or gdb start. The target collector is
         # registered once the first sample exists, so every scrape sees a whole picture.
@@ -373,13 +372,6 @@ def serve(pid: int, host: str, port: int, opts: ExportOptions, *, stop: threadin
         while not stop.wait(3600):
             pass
         worker.join(timeout=5)
-    finally:
-        sampler.close()
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        for sig, h in old.items():
-            signal.signal(sig, h)
 
 
 def run(args: argparse.Namespace) -> int:

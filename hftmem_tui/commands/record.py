@@ -8,14 +8,20 @@ line, perf stopped); SIGKILL loses at most the line being written, and perf dies
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass
 
-from hftmem_tui.feeds.recording_writer import RecordingWriter, SampleEncoder, encode_line, make_header
+from hftmem_tui.feeds.recording_writer import (
+    RecordingWriter,
+    SampleEncoder,
+    encode_line,
+    make_header,
+)
 from hftmem_tui.feeds.sampler import LiveSampler, ProcessReplaced, TargetGone
+from hftmem_tui.sources.shutdown import StopFlag, paced, stop_on_signals
+from hftmem_tui.textsafe import visible
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,18 +44,6 @@ class RecordResult:
     parts: int
 
 
-def _install_stop_handlers(stop: threading.Event) -> dict:
-    old = {}
-
-    def handler(signum, _frame):
-        stop.signum = signum  # type: ignore[attr-defined]
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        old[sig] = signal.signal(sig, handler)
-    return old
-
-
 def _say_end(log, reason: str, pid: int, out: str, samples: int, opts: RecordOptions) -> None:
     """The one stderr line for an end the user did not ask for (a stop on request says nothing)."""
     if reason == "target exited":
@@ -70,9 +64,12 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
     full); in every case the file ends well formed up to its last complete line. ``progress``
     gets a status line after each sample (the CLI shows it on a terminal only).
     """
-    log = log or (lambda line: sys.stderr.write(f"hftmem: {line}\n"))
-    stop = stop or threading.Event()
-    old_handlers = _install_stop_handlers(stop) if threading.current_thread() is threading.main_thread() else {}
+    log = log or (lambda line: sys.stderr.write(f"hftmem: {visible(line)}\n"))  # paths and names are outside text
+    with stop_on_signals(stop) as stop:  # SIGTERM/SIGINT/SIGHUP end it cleanly (from the main thread)
+        return _record(pid, out, opts, stop, log, progress)
+
+
+def _record(pid: int, out: str, opts: RecordOptions, stop: threading.Event, log, progress) -> RecordResult:
     writer = RecordingWriter(out, max_bytes=opts.max_bytes, rotate=opts.rotate)
     sampler = LiveSampler(pid, interval_s=opts.interval_s, smaps_every=opts.smaps_every,
                           rollup_every=opts.rollup_every, budget=opts.budget, perf=opts.perf,
@@ -97,8 +94,7 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
         encoder = SampleEncoder()
         t0 = time.monotonic()
         deadline = t0 + opts.duration_s if opts.duration_s else None
-        tick = 0
-        while True:
+        for _ in paced(opts.interval_s, stop, until=deadline):
             try:
                 s = sampler.sample()
             except ProcessReplaced as e:  # the pid names a newcomer: nothing of it is written
@@ -119,27 +115,14 @@ def record(pid: int, out: str, opts: RecordOptions, *, stop: threading.Event | N
             writer.write_sample(line)
             progress(f"recording pid {pid}: {writer.samples} samples, {writer.size / 1e6:.1f} MB in {out}, "
                      f"{time.monotonic() - t0:.0f} s (Ctrl-C ends it cleanly)")
-            tick += 1
-            next_at = t0 + tick * opts.interval_s
-            now = time.monotonic()
-            if next_at < now:  # a slow sample: skip the missed beats instead of bursting
-                tick = int((now - t0) / opts.interval_s) + 1
-                next_at = t0 + tick * opts.interval_s
-            if deadline is not None and next_at > deadline:
-                reason = "duration reached"
-                break
-            if stop.wait(next_at - now):
-                sig = getattr(stop, "signum", None)
-                reason = f"stopped by {signal.Signals(sig).name}" if sig else "stopped"
-                break
+        else:  # the pacing ended: a signal (or the caller) stopped it, or the duration is reached
+            reason = (stop.reason if isinstance(stop, StopFlag) else "stopped") if stop.is_set() else "duration reached"
         writer.end(reason)
         _say_end(log, reason, pid, out, writer.samples, opts)
         return RecordResult(reason, writer.samples, writer.part)
     finally:
         writer.close()
         sampler.close()
-        for sig, h in old_handlers.items():
-            signal.signal(sig, h)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -151,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     opts = RecordOptions(interval_s=args.interval, duration_s=args.duration, max_bytes=args.max_bytes,
                          rotate=args.rotate, smaps_every=max(1, args.smaps_every), perf=not args.no_perf,
                          engine=not args.no_engine)
-    from hftmem_tui.commands.progress import ProgressLine
+    from hftmem_tui.commands.progress_line import ProgressLine
 
     line = ProgressLine()
 

@@ -7,11 +7,12 @@ import dataclasses
 import json
 import sys
 
-from hftmem_tui.commands.progress import ProgressLine
+from hftmem_tui.commands.progress_line import ProgressLine
 from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.feeds.snapshot import snapshot_json, take_snapshot
 from hftmem_tui.model.allocconfig import load_allocators
 from hftmem_tui.sources.procfs.maps import pmap_rows
+from hftmem_tui.textsafe import visible
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,12 +37,12 @@ def run(args: argparse.Namespace) -> int:
 
 def snapshot_text(snap: Sample) -> str:
     """The text form: the target, its memory and faults, perf, engine, allocators, notes, and
-    the mapping table as pmap -x columns (and pages per NUMA node when they were read)."""
+    the mapping table as pmap -x columns (and pages per NUMA node when they were read). Names from the target go through visible()."""
     out: list[str] = []
     add = out.append  # every line, joined and written once at the end
     st, roll = snap.status, snap.rollup
     assert roll is not None and snap.mappings is not None  # a snapshot reads every part
-    add(f"pid {snap.pid} {st.name}  state {st.state}  threads {st.threads}  TracerPid {st.tracer_pid}  "
+    add(f"pid {snap.pid} {visible(st.name)}  state {st.state}  threads {st.threads}  TracerPid {st.tracer_pid}  "
         f"cpu {snap.process.cpu_percent:.0f}%  policy {snap.sched.policy}")
     add(f"VmRSS {st.vm_rss_kb} kB  VmHWM {st.vm_hwm_kb} kB  VmSwap {st.vm_swap_kb} kB  "
         f"Pss {roll.pss_kb} kB  faults minor {snap.stat.minflt} major {snap.stat.majflt}")
@@ -55,17 +56,17 @@ def snapshot_text(snap: Sample) -> str:
         add(f"engine ticks {e.ticks}  pool {e.pool_live}/{e.pool_capacity} (hw {e.pool_high_water})  "
             f"arena {e.arena_used}/{e.arena_capacity}  ring {e.ring_depth}/{e.ring_capacity}  "
             f"max gap {e.last_max_gap_ns} ns  p99.9 {e.last_p999_gap_ns} ns  "
-            f"scenarios {','.join(e.active_scenarios) or '-'}")
+            f"scenarios {visible(','.join(e.active_scenarios)) or '-'}")
     for a in snap.allocators:
         shown = "  ".join(f"{k} {'-' if v is None else v}" for k, v in dataclasses.asdict(a).items() if k != "symbol")
-        add(f"  {a.symbol}: {shown}")
+        add(f"  {visible(a.symbol)}: {shown}")
     for note in snap.notes:
-        add(note)
+        add(visible(note))
     for n in snap.numa or ():
         add(f"numa node {n.node}: {n.pages} pages ({n.kb} kB, {n.anon_pages} anon) in {n.mappings} mappings")
     add(f"{'Address':<16} {'Kbytes':>9} {'RSS':>9} {'Dirty':>9} {'Swap':>7} {'Mode':<5}  Mapping")
     maps = snap.mappings
-    rows = pmap_rows(maps)
+    rows = visible(pmap_rows(maps), newlines=True)  # names are the target's; the kernel escapes their newlines
     sizes = sum([m.size_kb for m in maps])
     rss = sum([m.rss_kb for m in maps])
     dirty = sum([m.shared_dirty_kb for m in maps]) + sum([m.private_dirty_kb for m in maps])

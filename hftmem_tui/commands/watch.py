@@ -18,6 +18,7 @@ from hftmem_tui.sources.perf.breakpoints import PerfWatch
 from hftmem_tui.sources.shutdown import unwind_on_hangup
 from hftmem_tui.watch.controller import prepare_watch
 from hftmem_tui.watch.format import format_hit, ms
+from hftmem_tui.textsafe import visible
 
 __all__ = ["run_watch"]
 
@@ -33,7 +34,7 @@ def run_watch(pid: int, target: str, *, access: str = "write", count: int | None
     err = err or sys.stderr
     backend, note, spec = prepare_watch(pid, target, access, via)  # refusals first, before any lookup or attach
     if note:
-        err.write(f"hftmem: {note}\n")
+        err.write(f"hftmem: {visible(note)}\n")
         err.flush()
     identity = ProcessIdentity.of(pid)  # (pid, start time): the watch is on this process only
     with unwind_on_hangup():
@@ -57,7 +58,7 @@ def _say_if_replaced(identity: ProcessIdentity, err) -> None:
 
 
 def _print(out, text: str) -> None:
-    out.write(text + "\n")
+    out.write(visible(text, newlines=True) + "\n")  # labels, symbols and values come from the target
     out.flush()
 
 

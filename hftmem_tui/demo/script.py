@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hftmem_tui.demo.chapters import CHAPTERS, Chapter, Observation, TourSample, chapter_names
-from hftmem_tui.demo.progress import TourProgress
+from hftmem_tui.demo.tour_state import TourProgress
 from hftmem_tui.sources.engine import EngineControl, start_engine
 from hftmem_tui.errors import NotAnEngine
 from hftmem_tui.sources.process import stop_child

@@ -11,6 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from hftmem_tui.errors import SourceError, SymbolNotFound
+from hftmem_tui.textsafe import visible
 
 __all__ = [
     "InvalidExpression", "Symbol", "Field", "Layout", "ResolvedExpr", "check_symbol_expr",
@@ -41,17 +42,16 @@ def parse_number(text: str, what: str = "address", limit: int = ADDRESS_MAX) -> 
             why = f"more than 64 bits (at most {limit:#x})"
         else:
             why = "use 0x hex or decimal"
-        raise InvalidExpression(f"not a valid {what}: '{_quoted(text)}' ({why})")
+        raise InvalidExpression(f"not a valid {what}: '{quoted_short(text)}' ({why})")
     v = int(m.group(1), 16) if m.group(1) is not None else int(m.group(2), 10)
     if v > limit:
-        raise InvalidExpression(f"{what} out of range: '{_quoted(text)}' (at most {limit:#x})")
+        raise InvalidExpression(f"{what} out of range: '{quoted_short(text)}' (at most {limit:#x})")
     return v
 
 
-def _quoted(text: str) -> str:
-    # A 5000-digit argument is quoted by its ends, control characters as escapes: one readable line.
-    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
-                   for c in text)
+def quoted_short(text: str) -> str:
+    """User text for a one-line refusal: control characters as escapes, a 5000-digit argument quoted by its ends."""
+    text = visible(text)
     return text if len(text) <= 40 else f"{text[:16]}...{text[-8:]} ({len(text)} characters)"
 
 

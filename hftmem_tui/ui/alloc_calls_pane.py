@@ -26,6 +26,8 @@ from hftmem_tui.model.observecost import ArmedEvents
 from hftmem_tui.errors import SourceError
 from hftmem_tui.probes import ALLOC_FUNCTIONS, Offender
 from hftmem_tui.services import NotLive
+from hftmem_tui.textsafe import visible
+from hftmem_tui.ui.safe import cell, notify_plain
 
 if TYPE_CHECKING:
     from hftmem_tui.services import AllocProbeControl
@@ -132,7 +134,7 @@ class AllocsPane(Vertical):
     # ------------------------------------------------------------------ actions
     def action_toggle_probes(self) -> None:
         if self.unavailable:
-            self.app.notify(f"allocation probes: {self.unavailable}", severity="warning", timeout=6)
+            notify_plain(self.app, f"allocation probes: {self.unavailable}", severity="warning", timeout=6)
             return
         if self.running:
             self.stop()
@@ -258,7 +260,7 @@ class AllocsPane(Vertical):
         self._thread = None
         if m.reason:
             self.unavailable = m.reason if "root" in m.reason or "tracefs" in m.reason else None
-            self.app.notify(m.reason, title="allocation probes", severity="warning", timeout=8)
+            notify_plain(self.app, m.reason, title="allocation probes", severity="warning", timeout=8)
         self._show_intro(m.reason or "probes removed")
 
     def on_allocs_pane_offenders_sampled(self, m: OffendersSampled) -> None:
@@ -269,7 +271,7 @@ class AllocsPane(Vertical):
     def _show_intro(self, status: str | None = None) -> None:
         t = Text()
         if self.unavailable:
-            t.append(f"allocation alarms: {self.unavailable}", style="bold yellow")
+            t.append(f"allocation alarms: {visible(self.unavailable)}", style="bold yellow")
             self.query_one("#allocs-intro", Static).update(t)
             return
         cost = "measuring…" if self.cost_s is None else f"{self.cost_s * 1e6:.1f} us"
@@ -277,7 +279,7 @@ class AllocsPane(Vertical):
             cost = "measured when you open this pane"
         if self.running:
             t.append("probes ON ", style="bold yellow")
-            t.append(f"(uprobes on {self.where or '…'}; no ptrace; {self.events} counting events) · ")
+            t.append(f"(uprobes on {visible(self.where or '…')}; no ptrace; {self.events} counting events) · ")
             t.append("s", style="bold")
             t.append(" remove them · ")
             t.append("h", style="bold")
@@ -294,9 +296,9 @@ class AllocsPane(Vertical):
             t.append(f": at 100,000 calls/s that is {self.cost_s * 1e5 * 100:.1f}% of a core")
         t.append(". Probes are removed on quit, even if hftmem is killed.")
         if status:
-            t.append(f"\n{status}", style="dim")
+            t.append(f"\n{visible(status)}", style="dim")
         for n in self.notes:
-            t.append(f"\nnote: {n}", style="dim")
+            t.append(f"\nnote: {visible(n)}", style="dim")
         self.query_one("#allocs-intro", Static).update(t)
 
     def _redraw(self) -> None:
@@ -315,7 +317,7 @@ class AllocsPane(Vertical):
         for th in r.threads:
             key = str(th.tid)
             keep.add(key)
-            cells = (str(th.tid), th.name, "?" if th.cpu_fraction is None else f"{th.cpu_fraction * 100:.0f}%",
+            cells = (str(th.tid), cell(th.name), "?" if th.cpu_fraction is None else f"{th.cpu_fraction * 100:.0f}%",
                      *(f"{th.rate(f):,.0f}" for f in ALLOC_FUNCTIONS), "HOT" if th.hot else "")
             if key in seen:
                 for col, value in zip(("tid", "thread", "cpu", *ALLOC_FUNCTIONS, "hot"), cells):
@@ -329,23 +331,23 @@ class AllocsPane(Vertical):
             s.append(f" x {r.cost_per_call_s * 1e6:.1f} us = {r.cost_fraction * 100:.2f}% of a core for the engine")
         names = {t.tid: t.name for t in r.threads}
         if self.suggested and set(self.suggested) != self.hot:
-            s.append(" · busiest threads: " + ", ".join(f"{t} {names.get(t, '?')}" for t in self.suggested)
+            s.append(" · busiest threads: " + ", ".join(f"{t} {visible(names.get(t, '?'))}" for t in self.suggested)
                      + " (b marks them hot)", style="cyan")
         if not self.hot:
             s.append(" · no thread marked hot yet: no alarm", style="dim")
         summary.update(s)
         a = Text()
         for alarm in r.alarms:
-            a.append(str(alarm) + "\n", style="bold white on red")
+            a.append(visible(str(alarm)) + "\n", style="bold white on red")
             chains = sorted(self.offenders.get(alarm.tid, []), key=lambda o: -o.count)
             if alarm.tid in self.offenders and not chains:
                 a.append("  sampling the call chains of its next allocator calls…\n", style="dim")
             if chains:
                 a.append("  first offenders (call chains sampled briefly on this thread):\n")
             for o in chains:
-                a.append(f"    {o.function} x{o.count}\n", style="bold")
+                a.append(f"    {visible(o.function)} x{o.count}\n", style="bold")
                 for i, f in enumerate(o.frames[:10]):
-                    a.append(f"      #{i} {f}\n")
+                    a.append(f"      #{i} {visible(str(f))}\n")
         if not r.alarms and self.hot:
             a.append(f"no alarm: hot threads {', '.join(map(str, sorted(self.hot)))} made no allocator call "
                      f"in the last {r.seconds:.1f} s", style="green")

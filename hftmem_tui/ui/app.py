@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
@@ -49,6 +48,7 @@ from hftmem_tui.ui.messages import AuditChecked, SampleFailed, SampleReady, Targ
 from hftmem_tui.ui.overview_pane import OverviewPane
 from hftmem_tui.ui.perf_pane import PerfCounters
 from hftmem_tui.ui.watch_pane import WatchPane
+from hftmem_tui.ui.safe import notify_plain, plain
 
 PANES = (("overview", "Overview"), ("mappings", "Mappings"), ("perf", "Perf"), ("allocators", "Allocators"),
          ("latency", "Latency"), ("memory", "Memory"), ("audit", "Audit"), ("watch", "Watch"), ("allocs", "Allocs"))
@@ -176,7 +176,7 @@ class HftmemApp(App):
             if n.startswith("engine:") or n.startswith("allocator"):
                 self.query_one(AllocatorGauges).note = n
         if notes:
-            self.notify("\n".join(notes), title="started with notes", severity="warning", timeout=8)
+            notify_plain(self, "\n".join(notes), title="started with notes", severity="warning", timeout=8)
         self._check_size()
         self._install_signal_handlers()
         if isinstance(self.read_facts, NotLive):
@@ -306,7 +306,7 @@ class HftmemApp(App):
         for note in sample.notes:
             if note not in self._notes_seen:  # a failing read repeats its note every sample: say it once
                 self._notes_seen.add(note)
-                self.notify(note, severity="warning", timeout=5)
+                notify_plain(self, note, severity="warning", timeout=5)
 
     def on_sample_ready(self, message: SampleReady) -> None:
         if self.target_gone is not None or self._hooks_ran:
@@ -322,12 +322,12 @@ class HftmemApp(App):
             return
 
     def on_sample_failed(self, message: SampleFailed) -> None:
-        self.notify(message.error, title="sample failed", severity="warning", timeout=5)
+        notify_plain(self, message.error, title="sample failed", severity="warning", timeout=5)
 
     def on_target_exited(self, message: TargetExited) -> None:
         self.target_gone = message.reason
         banner = self.query_one("#banner", Static)
-        banner.update(Text(message.reason, style="bold white on red"))
+        banner.update(plain(message.reason, "bold white on red"))
         banner.display = True
         self.query_one(TargetHeader).set_ended("target gone" if self.feed.live else "replay ended")
         self.feed.close()
@@ -355,7 +355,7 @@ class HftmemApp(App):
         self.audit_runs += 1
         if message.error:
             self.query_one(AuditPanel).query_one("#audit-summary", Static).update(
-                Text(f"readiness audit failed: {message.error}", style="bold red"))
+                plain(f"readiness audit failed: {message.error}", "bold red"))
             return
         self.query_one(AuditPanel).update_checks(message.checks)
 

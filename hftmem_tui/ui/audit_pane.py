@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from hftmem_tui.model.audit import FAIL, PASS, UNKNOWN, WARN, Check, worst
+from hftmem_tui.ui.safe import cell, plain
 
 # ANSI base colours only: they exist in a 16-colour terminal; the label carries the meaning.
 STATUS_STYLE = {PASS: "bold green", WARN: "bold yellow", FAIL: "bold white on red", UNKNOWN: "dim"}
@@ -64,9 +65,9 @@ class AuditPanel(Vertical):
                 if old.status != c.status:
                     table.update_cell(c.name, "status", status_text(c))
                 if old.evidence != c.evidence:
-                    table.update_cell(c.name, "evidence", c.evidence, update_width=False)
+                    table.update_cell(c.name, "evidence", cell(c.evidence), update_width=False)
             else:
-                table.add_row(status_text(c), c.name, c.evidence, key=c.name)
+                table.add_row(status_text(c), c.name, cell(c.evidence), key=c.name)  # check names are ours
         self._checks = new
         counts = {s: sum(1 for c in checks if c.status == s) for s in (PASS, WARN, FAIL, UNKNOWN)}
         summary = Text.assemble(
@@ -91,7 +92,7 @@ class AuditPanel(Vertical):
         if check is None:
             advice.update("")
         elif check.advice:
-            advice.update(Text.assemble((f"{check.name}: ", "bold"), check.evidence, "\n",
-                                        ("advice: ", "bold"), check.advice))
+            advice.update(Text.assemble((f"{check.name}: ", "bold"), plain(check.evidence), "\n",
+                                        ("advice: ", "bold"), plain(check.advice)))
         else:
-            advice.update(Text.assemble((f"{check.name}: ", "bold"), check.evidence))
+            advice.update(Text.assemble((f"{check.name}: ", "bold"), plain(check.evidence)))

@@ -18,7 +18,7 @@ from textual.widgets import DataTable
 from textual.worker import get_current_worker
 
 from hftmem_tui.demo.chapters import Chapter, TourSample, chapter_names
-from hftmem_tui.demo.progress import TourProgress
+from hftmem_tui.demo.tour_state import TourProgress
 from hftmem_tui.demo.script import stop_engine
 from hftmem_tui.sources.engine import start_engine
 from hftmem_tui.errors import SourceError
@@ -29,6 +29,7 @@ from hftmem_tui.ui.app import HftmemApp
 from hftmem_tui.ui.memory_pane import MemoryPanel
 from hftmem_tui.ui.tour_panel import TourPanel
 from hftmem_tui.sources.shutdown import unwind_on_hangup
+from hftmem_tui.ui.safe import notify_plain
 
 # 0.5 s: the demo engine is small (a sample costs ~2 ms), and a chapter's effect shows in seconds.
 DEFAULT_REFRESH_S = 0.5
@@ -122,7 +123,7 @@ class TourApp(HftmemApp):
             try:
                 self.services.engine_control().set_scenario(m.scenario, m.on)
             except SourceError as e:
-                self.call_from_thread(self.notify, str(e), title="scenario", severity="error")
+                self.call_from_thread(notify_plain, self, str(e), title="scenario", severity="error")
 
         self._jobs.put(switch)
 
@@ -146,11 +147,11 @@ class TourApp(HftmemApp):
     def on_tour_panel_chapter_observed(self, m: TourPanel.ChapterObserved) -> None:
         self.progress.observed[m.chapter.name] = m.summary
         self._save_progress()
-        self.notify(m.summary, title=f"observed: {m.chapter.name}", timeout=6)
+        notify_plain(self, m.summary, title=f"observed: {m.chapter.name}", timeout=6)
 
     def on_tour_panel_watch_requested(self, m: TourPanel.WatchRequested) -> None:
-        self.notify(f"arming a zero-stop perf watchpoint on {m.target} (first write, {WATCH_TIMEOUT_S:.0f} s at most)",
-                    title="watch", timeout=4)
+        notify_plain(self, f"arming a zero-stop perf watchpoint on {m.target} (first write, {WATCH_TIMEOUT_S:.0f} s at most)",
+                     title="watch", timeout=4)
         self._watch_once(m.target)
 
     # ------------------------------------------------------------------ helpers

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from hftmem_tui.feeds.sample import Sample, TargetInfo
+from hftmem_tui.textsafe import visible
 from hftmem_tui.ui.textupdate import set_text
 
 OBSERVING = "observing — engine never paused"
@@ -58,17 +59,17 @@ class TargetHeader(Static):
         i = self.info
         t = Text()
         t.append(f" pid {i.pid} ", style="bold reverse")
-        t.append(f" {i.comm}  ", style="bold")
+        t.append(f" {visible(i.comm)}  ", style="bold")
         # The attach state comes first: on a narrow terminal it is what must not be cut off.
         if self.ended:
-            t.append(self.ended, style="bold white on red")
+            t.append(visible(self.ended), style="bold white on red")
         else:
             paused = "ptrace" in self.attach_state
-            t.append(self.attach_state, style="bold yellow" if paused else "green")
+            t.append(visible(self.attach_state), style="bold yellow" if paused else "green")
         if self.uptime_s is not None:
             t.append(f"  up {fmt_duration(self.uptime_s)}")
         t.append(f"  every {self.refresh_s:g}s" if self.live else "  replay")
         if self.scenarios:
             t.append("  scenarios: ")
-            t.append(",".join(self.scenarios), style="bold yellow")
+            t.append(visible(",".join(self.scenarios)), style="bold yellow")
         set_text(self, t)

@@ -1,28 +1,41 @@
 """Mappings: `pmap -x` live, plus growth since attach, Swap, Locked and AnonHugePages.
 
-Rows are keyed by (start, path) and updated cell by cell (no clear-and-refill), so the cursor
-and the scroll position stay where the user left them. Sort by any column (``s`` next column,
-``r`` reverse, or click a header), filter by name (``/``), growing rows are highlighted.
+Rows are keyed by (start, path) and drawn by a RowTable (only the rows on screen), so 100,000
+mappings cost what 40 do per frame. The order shown (sort, then filter) is an index built in
+one pass over a new full smaps read or a new sort/filter: on the UI thread when the target has
+few mappings, in one thread worker at a time when it has many (the UI keeps drawing; keys
+typed meanwhile become one request, so the last key wins), then swapped in at once; the cursor stays on the same mapping. Sort by any column (``s``
+next column, ``r`` reverse, or click a header), filter by name (``/``); growing rows are
+highlighted.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import bisect
 import time
+from dataclasses import dataclass
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Input, Static
+from textual.message import Message
+from textual.widgets import Input, Static
+from textual.worker import get_current_worker
 
 from hftmem_tui.model.audit import fmt_kb
-from hftmem_tui.model.history import History, MappingGrowth, mapping_key
+from hftmem_tui.model.history import History, MappingGrowth, MappingKey
 from hftmem_tui.feeds.sample import Sample
+from hftmem_tui.ui.row_table import Column, RowTable
 from hftmem_tui.ui.textupdate import set_text
+from hftmem_tui.textsafe import visible as visible_text
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from hftmem_tui.sources.procfs import Mapping
 
 # (key, label, width): pmap -x's columns first, then ours.
@@ -31,6 +44,7 @@ COLUMNS = (("address", "Address", 12), ("kbytes", "Kbytes", 9), ("rss", "RSS", 9
            ("locked", "Locked", 7), ("anonhuge", "AnonHuge", 8))
 COLUMN_KEYS = tuple(c[0] for c in COLUMNS)
 GROWING_STYLE = "bold yellow"
+INLINE_ROWS = 5000  # up to here an index takes a few ms: built at once, a thread would only add a frame
 
 
 def display_name(m: Mapping) -> str:
@@ -40,12 +54,19 @@ def display_name(m: Mapping) -> str:
     return m.name
 
 
-def sort_value(m: Mapping, growth: MappingGrowth | None, column: str):
-    return {
-        "address": m.start, "kbytes": m.size_kb, "rss": m.rss_kb, "dirty": m.dirty_kb, "mode": m.mode,
-        "mapping": display_name(m).lower(), "growth": growth.since_attach_kb if growth else 0,
-        "swap": m.swap_kb, "locked": m.locked_kb, "anonhuge": m.anon_huge_kb,
-    }[column]
+def sort_values(mappings: Sequence[Mapping], growth: dict[MappingKey, MappingGrowth], column: str) -> list:
+    """The sort key of every mapping for ``column`` (one list pass: no per-row dict)."""
+    if column == "growth":
+        return [g.since_attach_kb if (g := growth.get((m.start, m.path))) else 0 for m in mappings]
+    if column == "mapping":
+        return [display_name(m).lower() for m in mappings]
+    if column == "mode":
+        return [m.mode for m in mappings]
+    if column == "dirty":
+        return [m.shared_dirty_kb + m.private_dirty_kb for m in mappings]
+    field_name = {"address": "start", "kbytes": "size_kb", "rss": "rss_kb", "swap": "swap_kb",
+                  "locked": "locked_kb", "anonhuge": "anon_huge_kb"}[column]
+    return [getattr(m, field_name) for m in mappings]
 
 
 def _num(kb: int) -> str:
@@ -58,12 +79,104 @@ def row_cells(m: Mapping, growth: MappingGrowth | None, growing: bool) -> tuple:
     style = GROWING_STYLE if growing else ""
     name = display_name(m)
     return (f"{m.start:012x}", _num(m.size_kb), _num(m.rss_kb), _num(m.dirty_kb), m.mode,
-            Text(("▲ " if growing else "") + name, style=style),
+            Text(("▲ " if growing else "") + visible_text(name), style=style),
             Text(f"{g:+,}" if g else "0", style=style), _num(m.swap_kb), _num(m.locked_kb), _num(m.anon_huge_kb))
 
 
+
+def is_growing(growth: MappingGrowth | None) -> bool:
+    """History.growing for one growth record: grew at the last read, or holds more than at attach."""
+    return growth is not None and (growth.since_last_kb > 0 or growth.since_attach_kb > 0)
+
+
+# ---------------------------------------------------------------------- the index (no Textual)
+# repr=False, eq=False: a repr or == of 100,000 mappings takes seconds; these are compared by identity.
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class IndexRequest:
+    """What to show: these mappings, filtered by ``needle`` (lower case), sorted by ``column``."""
+
+    generation: int
+    mappings: tuple[Mapping, ...]
+    growth: dict[MappingKey, MappingGrowth]
+    needle: str
+    column: str
+    reverse: bool
+
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class Prepared:
+    """Per full smaps read, once: lower-case paths to filter on, and the totals.
+
+    Rows are named by their position in ``mappings``: an index is a list of ints, so building
+    one allocates no object per row (at 100k rows, garbage collection is the cost to avoid).
+    """
+
+    mappings: tuple[Mapping, ...]
+    growth: dict[MappingKey, MappingGrowth]
+    haystacks: list[str]
+    total_kb: int
+    rss_kb: int
+    dirty_kb: int
+    growing: int
+
+    def position(self, key: MappingKey) -> int | None:
+        """Where the mapping ``key`` is in ``mappings`` (smaps is in address order: a bisection)."""
+        ms = self.mappings
+        i = bisect.bisect_left(ms, key[0], key=_start)
+        while i < len(ms) and ms[i].start == key[0]:
+            if ms[i].path == key[1]:
+                return i
+            i += 1
+        return next((j for j, m in enumerate(ms) if (m.start, m.path) == key), None)  # not in order: scan
+
+
+def _start(m: Mapping) -> int:
+    return m.start
+
+
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
+class MappingIndex:
+    """The rows to show in order (positions in ``prepared.mappings``), and the data they are drawn from."""
+
+    generation: int
+    rows: list[int]
+    prepared: Prepared
+    order: tuple[str, bool, list[int]]  # (column, reverse, every position sorted): reused by the next filter
+    needle: str = ""
+
+
+def prepare(mappings: tuple[Mapping, ...], growth: dict[MappingKey, MappingGrowth]) -> Prepared:
+    # display_name is in the path but for anonymous mappings: their name is the haystack.
+    return Prepared(
+        mappings, growth, [m.path.lower() or "[ anon ]" for m in mappings],
+        sum(m.size_kb for m in mappings), sum(m.rss_kb for m in mappings), sum(m.dirty_kb for m in mappings),
+        sum(1 for g in growth.values() if is_growing(g)))
+
+
+def build_index(req: IndexRequest, last: MappingIndex | None = None) -> MappingIndex:
+    """The rows to show for ``req``; reuses ``last``'s preparation and sort when they still apply.
+
+    Sorting is stable over smaps order (address order), so equal values keep their addresses'
+    order. Pure; raises nothing for well-formed mappings.
+    """
+    prep = last.prepared if last is not None and last.prepared.mappings is req.mappings \
+        and last.prepared.growth is req.growth else prepare(req.mappings, req.growth)
+    if last is not None and last.prepared is prep and last.order[:2] == (req.column, req.reverse):
+        order = last.order[2]
+    else:
+        values = sort_values(prep.mappings, prep.growth, req.column)
+        order = sorted(range(len(values)), key=values.__getitem__, reverse=req.reverse)
+    needle, hay = req.needle, prep.haystacks
+    base = order
+    if last is not None and last.order[2] is order and last.needle and last.needle in needle:
+        base = last.rows  # typing on narrows what the last keystroke found
+    rows = [i for i in base if needle in hay[i]] if needle else order
+    return MappingIndex(req.generation, rows, prep, (req.column, req.reverse, order), needle)
+
+
+# ---------------------------------------------------------------------- the pane
 class MappingTable(Vertical):
-    """Every mapping of the target, updated in place at each full smaps read."""
+    """Every mapping of the target, redrawn at each full smaps read."""
 
     BINDINGS = [
         Binding("slash", "filter", "filter"),
@@ -72,111 +185,134 @@ class MappingTable(Vertical):
         Binding("escape", "clear_filter", "clear filter", show=False),
     ]
 
+    class IndexBuilt(Message):
+        """A thread worker finished an index (None: it failed)."""
+
+        def __init__(self, index: MappingIndex | None) -> None:
+            super().__init__()
+            self.index = index
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.sort_column = "rss"
         self.sort_reverse = True
         self.filter_text = ""
-        self._cells: dict[str, tuple] = {}  # row key -> cells shown (to update only what changed)
-        self._sort_values: dict[str, object] = {}  # address cell -> sort value
         self._mappings: tuple[Mapping, ...] = ()
-        self._history: History | None = None
-        self._shown_time: float | None = None
+        self._growth: dict[MappingKey, MappingGrowth] = {}
+        self._mappings_time: float | None = None
+        self._index: MappingIndex | None = None
+        self._generation = 0
+        self._in_flight = False  # a thread worker is building an index
+        self._pending = False  # ... and another request came meanwhile: built when it is done
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter by name (Enter to apply, Esc to clear)", id="mappings-filter")
         yield Static("waiting for the first full smaps read", id="mappings-summary")
-        table: DataTable = DataTable(id="mappings-table", cursor_type="row", zebra_stripes=False)
-        for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
-        yield table
+        yield RowTable([Column(*c) for c in COLUMNS], self._row_cells, id="mappings-table")
 
     def on_mount(self) -> None:
         self.query_one("#mappings-filter", Input).display = False
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#mappings-table", DataTable)
+    def table(self) -> RowTable:
+        return self.query_one("#mappings-table", RowTable)
+
+    @property
+    def building(self) -> bool:
+        """The last index asked for is not shown yet."""
+        shown = self._index.generation if self._index is not None else 0
+        return shown != self._generation
+
+    @property
+    def cursor_key(self) -> MappingKey | None:
+        """(start, path) of the mapping under the cursor; None when no row is shown."""
+        row = self.table.cursor_key
+        if row is None or self._index is None:
+            return None
+        m = self._index.prepared.mappings[row]  # type: ignore[index]
+        return (m.start, m.path)
+
+    def shown(self) -> list[MappingKey]:
+        """(start, path) of every row shown, in order (for tests and tools: O(rows))."""
+        if self._index is None:
+            return []
+        ms = self._index.prepared.mappings
+        return [(ms[i].start, ms[i].path) for i in self._index.rows]
+
+    def _row_cells(self, row: int) -> tuple:
+        if self._index is None:
+            return ()
+        m = self._index.prepared.mappings[row]
+        growth = self._index.prepared.growth.get((m.start, m.path))
+        return row_cells(m, growth, is_growing(growth))
 
     # ------------------------------------------------------------------ data
     def show_sample(self, sample: Sample, history: History) -> None:
-        self._history = history
-        if history.mappings_time is None or history.mappings_time == self._shown_time:
+        if history.mappings_time is None or history.mappings_time == self._mappings_time:
             return  # no new full smaps read since the last update
-        self._shown_time = history.mappings_time
+        self._mappings_time = history.mappings_time
         self._mappings = history.mappings
-        self._apply()
+        self._growth = history.growth
+        self._request()
 
-    def _apply(self) -> None:
-        history = self._history
-        if history is None:
-            return
+    def _request(self) -> None:
+        """Ask for the index of the current mappings, filter and sort; the newest request wins.
+
+        Many rows: one thread worker at a time. Requests made while it runs (keys typed faster
+        than an index is built) become one, built from the state when it finishes: no timer
+        delays the first key, and the last key's result is always the one left on screen.
+        """
+        self._generation += 1
+        if len(self._mappings) <= INLINE_ROWS:
+            self._show(build_index(self._request_now(), self._index))
+        elif self._in_flight:
+            self._pending = True
+        else:
+            self._in_flight = True
+            self._build_in_thread(self._request_now(), self._index)
+
+    def _request_now(self) -> IndexRequest:
+        return IndexRequest(self._generation, self._mappings, self._growth, self.filter_text.lower(),
+                            self.sort_column, self.sort_reverse)
+
+    # A description of our own: Textual's default is the repr of the arguments (100k mappings: 2.4 s).
+    @work(thread=True, exclusive=True, group="mappings-filter", exit_on_error=False, description="mappings index")
+    def _build_in_thread(self, req: IndexRequest, last: MappingIndex | None) -> None:
+        index = None
+        try:
+            index = build_index(req, last)
+        finally:  # even a failed build (a bug: the worker logs it) must not leave the pane waiting
+            if not get_current_worker().is_cancelled:
+                self.post_message(self.IndexBuilt(index))
+
+    def on_mapping_table_index_built(self, message: MappingTable.IndexBuilt) -> None:
+        message.stop()
+        if message.index is not None:
+            self._show(message.index)  # maybe one key behind: shown now, the newest follows
+        self._in_flight = False
+        if self._pending:
+            self._pending = False
+            self._in_flight = True
+            self._build_in_thread(self._request_now(), self._index)
+
+    def _show(self, index: MappingIndex) -> None:
         table = self.table
-        needle = self.filter_text.lower()
-        visible = [m for m in self._mappings
-                   if not needle or needle in display_name(m).lower() or needle in m.path.lower()]
-        keys = {}
-        for m in visible:
-            keys[f"{m.start:x}:{m.path}"] = m
-        cursor_key = self._cursor_key()
-        for key in [k for k in self._cells if k not in keys]:
-            table.remove_row(key)
-            del self._cells[key]
-        resort = False
-        for key, m in keys.items():
-            mk = mapping_key(m)
-            growth = history.growth.get(mk)
-            cells = row_cells(m, growth, history.growing(mk))
-            old = self._cells.get(key)
-            if old is None:
-                table.add_row(*cells, key=key)
-                resort = True
-            elif old != cells:
-                for i, (a, b) in enumerate(zip(old, cells, strict=True)):
-                    if a != b:
-                        table.update_cell(key, COLUMN_KEYS[i], b)
-                        resort = resort or COLUMN_KEYS[i] == self.sort_column
-            self._cells[key] = cells
-            self._sort_values[cells[0]] = sort_value(m, growth, self.sort_column)
-        if resort:
-            self._sort(cursor_key)
-        total = sum(m.size_kb for m in self._mappings)
-        rss = sum(m.rss_kb for m in self._mappings)
-        dirty = sum(m.dirty_kb for m in self._mappings)
-        grew = sum(1 for m in self._mappings if history.growing(mapping_key(m)))
-        when = time.strftime("%H:%M:%S", time.localtime(history.mappings_time or 0))
-        filt = f"  filter '{self.filter_text}': {len(visible)} shown" if self.filter_text else ""
+        if self._index is not None and index.prepared is self._index.prepared:
+            cursor = table.SAME  # same rows by position: the table finds its cursor's row itself
+        else:  # a new read: rows are new positions; find the cursor's mapping in it
+            key = self.cursor_key
+            cursor = index.prepared.position(key) if key is not None else None
+        self._index = index
+        table.set_index(index.rows, cursor_key=cursor)
+        prep = index.prepared
+        when = time.strftime("%H:%M:%S", time.localtime(self._mappings_time or 0))
+        filt = f"  filter '{visible_text(self.filter_text)}': {len(index.rows)} shown" if self.filter_text else ""
         arrow = "↓" if self.sort_reverse else "↑"
         set_text(self.query_one("#mappings-summary", Static), Text.assemble(
-            (f"{len(self._mappings)} mappings", "bold"), f"  total {fmt_kb(total)}  RSS {fmt_kb(rss)}  dirty {fmt_kb(dirty)}",
-            ("  ", ""), (f"{grew} growing", GROWING_STYLE if grew else "dim"),
+            (f"{len(prep.mappings)} mappings", "bold"),
+            f"  total {fmt_kb(prep.total_kb)}  RSS {fmt_kb(prep.rss_kb)}  dirty {fmt_kb(prep.dirty_kb)}",
+            ("  ", ""), (f"{prep.growing} growing", GROWING_STYLE if prep.growing else "dim"),
             f"  sort {self.sort_column}{arrow}{filt}  read {when}"))
-
-    def _cursor_key(self) -> str | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001 - no valid cursor yet
-            return None
-
-    def _sort(self, cursor_key: str | None) -> None:
-        table = self.table
-        values = self._sort_values
-        table.sort("address", key=lambda addr: values.get(addr, 0), reverse=self.sort_reverse)
-        if cursor_key is not None and cursor_key in self._cells:
-            table.move_cursor(row=table.get_row_index(cursor_key), scroll=False)
-
-    def _resort_all(self) -> None:
-        history = self._history
-        if history is None:
-            return
-        self._sort_values = {f"{m.start:012x}": sort_value(m, history.growth.get(mapping_key(m)), self.sort_column)
-                             for m in self._mappings}
-        self._sort(self._cursor_key())
-        self._shown_time = None
-        self._apply()
 
     # ------------------------------------------------------------------ actions
     def action_next_sort(self) -> None:
@@ -185,9 +321,10 @@ class MappingTable(Vertical):
 
     def action_reverse(self) -> None:
         self.sort_reverse = not self.sort_reverse
-        self._resort_all()
+        self._request()
 
     def sort_by(self, column: str, reverse: bool | None = None) -> None:
+        """Sort by ``column`` (a COLUMN_KEYS name; ValueError otherwise)."""
         if column not in COLUMN_KEYS:
             raise ValueError(f"no column {column!r}")
         self.sort_column = column
@@ -195,15 +332,14 @@ class MappingTable(Vertical):
             self.sort_reverse = reverse
         else:  # sizes read best largest first, names and addresses in order
             self.sort_reverse = column not in ("address", "mapping", "mode")
-        self._resort_all()
+        self._request()
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+    def on_row_table_header_selected(self, event: RowTable.HeaderSelected) -> None:
         event.stop()
-        column = event.column_key.value or "rss"
-        if column == self.sort_column:
+        if event.column_key == self.sort_column:
             self.action_reverse()
         else:
-            self.sort_by(column)
+            self.sort_by(event.column_key)
 
     def action_filter(self) -> None:
         box = self.query_one("#mappings-filter", Input)
@@ -211,11 +347,12 @@ class MappingTable(Vertical):
         box.focus()
 
     def set_filter(self, text: str) -> None:
+        """Show only mappings whose name or path holds ``text`` (any case); "" shows all."""
         self.filter_text = text.strip()
         box = self.query_one("#mappings-filter", Input)
         box.value = self.filter_text
         box.display = bool(self.filter_text)
-        self._apply()
+        self._request()
 
     def action_clear_filter(self) -> None:
         self.set_filter("")
@@ -228,6 +365,7 @@ class MappingTable(Vertical):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        if event.value.strip() != self.filter_text:
-            self.filter_text = event.value.strip()
-            self._apply()
+        if event.value.strip() == self.filter_text:
+            return
+        self.filter_text = event.value.strip()
+        self._request()

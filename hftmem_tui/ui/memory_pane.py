@@ -26,6 +26,8 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from hftmem_tui.errors import NoSuchProcess, SourceError, UnmappedAddress, ZombieProcess
+from hftmem_tui.textsafe import visible
+from hftmem_tui.ui.safe import notify_plain, plain
 
 if TYPE_CHECKING:
     from hftmem_tui.services import MemoryReader
@@ -298,8 +300,8 @@ class MemoryPanel(Vertical):
         """A visible notice: a toast, and the status line under the rows (it stays there)."""
         self.status = message
         style = {"error": "bold red", "warning": "yellow"}.get(severity, "")
-        self.query_one("#hex-status", Static).update(Text(message, style=style))
-        self.notify(message, severity=severity, timeout=4)  # type: ignore[arg-type]
+        self.query_one("#hex-status", Static).update(plain(message, style))
+        notify_plain(self, message, severity=severity, timeout=4)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ input
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -400,7 +402,7 @@ class MemoryPanel(Vertical):
         under = self.data[p.cursor:p.cursor + 8]
         ptr = f"  *cursor = 0x{int.from_bytes(under, 'little'):x}" if len(under) == 8 else ""
         gone = "  [target gone]" if self.target_gone else ""
-        header = Text.assemble((p.label(), "bold"), f"  x/{self.fmt}  cursor 0x{p.address + p.cursor:x}{ptr}",
+        header = Text.assemble((visible(p.label()), "bold"), f"  x/{self.fmt}  cursor 0x{p.address + p.cursor:x}{ptr}",
                                f"  back {len(self.history)}" if self.history else "", (gone, "bold red"))
         self.query_one("#hex-header", Static).update(header)
         rows = render_rows(self.data, p.address, self.fmt, self.rows,

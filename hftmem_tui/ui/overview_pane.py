@@ -16,6 +16,7 @@ from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.ui.graph import HistoryGraph
 from hftmem_tui.ui.textupdate import set_text
 from hftmem_tui.ui.units import fmt_rate
+from hftmem_tui.textsafe import visible
 
 VERDICT_STYLE = {"growing": "bold white on red", "shrinking": "bold cyan", "flat": "bold green",
                  "insufficient data": "dim"}
@@ -54,7 +55,7 @@ def kinds_text(history: History, top: int = 5) -> Text:
     for kb, key in grown[:top]:
         m = by_key.get(key)
         name = (m.path if m is not None and m.path.startswith("[") else m.name if m is not None else key[1]) or "[ anon ]"
-        t.append(f"{name} ", style="bold yellow")
+        t.append(f"{visible(name)} ", style="bold yellow")
         t.append(f"+{fmt_kb(kb)}  ")
     return t
 

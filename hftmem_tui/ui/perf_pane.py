@@ -14,6 +14,7 @@ from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.ui.graph import sparkline
 from hftmem_tui.ui.textupdate import set_text
 from hftmem_tui.ui.units import fmt_rate
+from hftmem_tui.ui.safe import plain
 
 NOT_SUPPORTED = "not supported here"
 UNITS = {"task-clock": "task-clock ms"}  # perf counts task-clock in ms: 1000 per second = one busy core
@@ -28,7 +29,7 @@ class PerfCounters(Static):
 
     def show_sample(self, sample: Sample, history: History) -> None:
         if not history.perf and not history.perf_unsupported:
-            self.update(Text(self.note or "no perf interval yet (perf stat reports once per refresh)", style="dim"))
+            self.update(plain(self.note or "no perf interval yet (perf stat reports once per refresh)", "dim"))
             return
         spark_w = max(8, self.size.width - 50)
         out = Text()

@@ -12,6 +12,8 @@ from hftmem_tui.model.allocators import ArenaView, PoolView, RingView
 from hftmem_tui.model.history import History
 from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.ui.textupdate import set_text
+from hftmem_tui.textsafe import visible
+from hftmem_tui.ui.safe import plain
 
 DASH = "—"
 
@@ -60,16 +62,16 @@ class AllocatorGauges(Static):
     def show_sample(self, sample: Sample, history: History) -> None:
         views = sample.allocators
         if not views:
-            self.update(Text(self.note or "no allocators: not the demo engine, and no --allocators FILE given",
-                             style="dim"))
+            self.update(plain(self.note or "no allocators: not the demo engine, and no --allocators FILE given",
+                              "dim"))
             return
         width = self.size.width or 80
-        name_w = min(24, max(len(v.symbol) for v in views))
+        name_w = min(24, max(len(visible(v.symbol)) for v in views))
         bar_w = max(10, min(40, width - name_w - 6 - 8 - 22 - 4))
         lines = Text()
         for v in views:
             name, kind, bar, now, counters = view_rows(v, bar_w)
-            lines.append(name[:name_w].ljust(name_w) + " ", style="bold")
+            lines.append(visible(name)[:name_w].ljust(name_w) + " ", style="bold")
             lines.append(kind.ljust(6))
             lines.append_text(bar)
             lines.append("  " + now + "\n")

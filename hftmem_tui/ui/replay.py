@@ -26,6 +26,8 @@ from hftmem_tui.feeds.sample import Sample
 from hftmem_tui.services import RecordedServices
 from hftmem_tui.ui.app import HftmemApp
 from hftmem_tui.ui.header import fmt_duration
+from hftmem_tui.textsafe import visible
+from hftmem_tui.ui.safe import notify_plain
 
 KEYS = "space play/pause  , . step  [ ] ±1 min  { } ±10 min  home end  + - speed  t go to time"
 
@@ -55,7 +57,7 @@ class ReplayBar(Static):
         t.append(f"  +{fmt_duration(c.elapsed_s)} of {fmt_duration(c.end - c.start)}")
         t.append(f"  sample {c.index + 1}/{len(c)}")
         if c.at_end:
-            end = f"end of recording: {self.end_reason}" if self.end_reason else "end of recording (no end line)"
+            end = f"end of recording: {visible(self.end_reason)}" if self.end_reason else "end of recording (no end line)"
             t.append(f"  {end}", style="bold")
         width = max(10, (self.size.width or 80) - 2)
         span = c.end - c.start
@@ -63,7 +65,7 @@ class ReplayBar(Static):
         bar = Text("─" * pos, style="cyan") + Text("●", style="bold cyan") + Text("─" * (width - 1 - pos), style="dim")
         lines = [t, Text(" ") + bar]
         if self.notice:
-            lines.append(Text(f" damaged recording: {self.notice}", style="bold yellow"))
+            lines.append(Text(f" damaged recording: {visible(self.notice)}", style="bold yellow"))
         lines.append(Text(f" {KEYS}", style="dim"))
         self.update(Text("\n").join(lines))
 
@@ -130,12 +132,12 @@ class ReplayApp(HftmemApp):
         try:
             index = parse_when(self.start_at, self.cursor)
         except ValueError as e:
-            self.notify(f"--at: {e}; starting at the end", severity="warning", timeout=8)
+            notify_plain(self, f"--at: {e}; starting at the end", severity="warning", timeout=8)
             index = len(self.cursor) - 1
         self.goto(index)
         if self.notice:
-            self.notify(self.notice, title="damaged recording: bad lines skipped", severity="warning",
-                        timeout=15, markup=False)
+            notify_plain(self, self.notice, title="damaged recording: bad lines skipped", severity="warning",
+                         timeout=15)
         if self.play_on_start:
             self.action_toggle_play()
 
@@ -184,7 +186,7 @@ class ReplayApp(HftmemApp):
             try:
                 index = parse_when(text, self.cursor)
             except ValueError as e:
-                self.notify(str(e), title="go to", severity="error", timeout=6)
+                notify_plain(self, str(e), title="go to", severity="error", timeout=6)
                 return
             self._pause()
             self.call_after_refresh(self.goto, index)  # once the modal is gone and the panes are back

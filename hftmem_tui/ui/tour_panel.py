@@ -21,6 +21,7 @@ from textual.widgets.option_list import Option
 
 from hftmem_tui.demo.chapters import CHAPTERS, Chapter, TourSample
 from hftmem_tui.demo.tour import TourState
+from hftmem_tui.ui.safe import notify_plain, plain
 
 
 class ChapterList(ModalScreen[str | None]):
@@ -163,14 +164,14 @@ class TourPanel(Vertical, can_focus=True):
     def action_watch(self) -> None:
         c = self.state.chapter
         if c.watch is None:
-            self.app.notify(f"no watchpoint for this chapter: {c.confirm}", timeout=8)
+            notify_plain(self.app, f"no watchpoint for this chapter: {c.confirm}", timeout=8)
             return
         self.post_message(self.WatchRequested(c, c.watch))
 
     def show_watch_result(self, lines: list[str]) -> None:
         """Show what the chapter's watchpoint caught (hit, location, call chain) above the text."""
         box = self.query_one("#tour-watch", Static)
-        box.update(Text("\n".join(lines)))
+        box.update(plain("\n".join(lines)))
         box.display = True
 
     def _move(self, index: int) -> None:
@@ -193,20 +194,20 @@ class TourPanel(Vertical, can_focus=True):
         if s.bug_on:
             obs = s.observation
             if obs is not None and obs.observed:
-                return head + Text("✓ OBSERVED ", style="bold green") + Text(obs.summary) + \
+                return head + Text("✓ OBSERVED ", style="bold green") + plain(obs.summary) + \
                     Text("\nf: apply the fix (bug off) · w: watch · n: next", style="dim")
             engine = s.engine_reports_on()
             waiting = "bug ON, waiting for the engine" if not engine else "bug ON, watching the live data"
             detail = f": {obs.summary}" if obs is not None else ""
-            return head + Text(waiting, style="bold yellow") + Text(detail)
+            return head + Text(waiting, style="bold yellow") + plain(detail)
         if s.fixed:
             text = head + Text("fixed: bug off ", style="bold cyan")
             if c.name in s.observed:
-                text += Text(f"(observed: {s.observed[c.name]})")
+                text += plain(f"(observed: {s.observed[c.name]})")
             return text + Text("\nn: next chapter", style="dim")
         text = head + Text("bug off ", style="bold") + Text("· b: turn it on", style="dim")
         if c.name in s.observed:
-            text += Text(f"\nobserved before: {s.observed[c.name]}", style="dim")
+            text += plain(f"\nobserved before: {s.observed[c.name]}", "dim")
         return text
 
     def body_text(self) -> Text:
@@ -227,7 +228,7 @@ class TourPanel(Vertical, can_focus=True):
         return t
 
     def _render_chapter(self) -> None:
-        self.query_one("#tour-title", Static).update(self.state.chapter.title)
+        self.query_one("#tour-title", Static).update(plain(self.state.chapter.title))
         self.query_one("#tour-body", Static).update(self.body_text())
         self._render_status()
 

@@ -32,6 +32,8 @@ from hftmem_tui.ui.header import OBSERVING
 from hftmem_tui.watch.controller import ArmedWatch, WatchController, WatchRefused, default_max_rate
 from hftmem_tui.watch.events import Armed, Disarmed, GdbChanged, HitsSeen, Resolved, WatchEvent
 from hftmem_tui.watch.format import backtrace_lines, hit_clock, log_value, ms, short_where
+from hftmem_tui.textsafe import visible
+from hftmem_tui.ui.safe import cell, notify_plain, plain
 
 MAX_LOG = 200  # hits kept in the log table
 FLUSH_S = 1.0  # the log and the rates are redrawn once a second, whatever the hit rate
@@ -276,7 +278,7 @@ class WatchPane(Vertical):
             key = f"h{self._hits_seen}"
             self.hit_log[key] = (w, hit)
             pause = ms(hit.pause_s) if hit.pause_s is not None else "never (perf)"
-            table.add_row(hit_clock(hit.time), str(hit.tid), w.spec.label, log_value(hit), short_where(hit), pause,
+            table.add_row(hit_clock(hit.time), str(hit.tid), cell(w.spec.label), cell(log_value(hit)), cell(short_where(hit)), pause,
                           key=key)
         while table.row_count > MAX_LOG:
             first = next(iter(table.rows))
@@ -288,9 +290,9 @@ class WatchPane(Vertical):
     # ------------------------------------------------------------------ drawing
     def _notice(self, text: str, *, error: bool = False) -> None:
         with contextlib.suppress(Exception):
-            self.query_one("#watch-notice", Static).update(Text(text, style="bold red" if error else "bold"))
+            self.query_one("#watch-notice", Static).update(plain(text, "bold red" if error else "bold"))
         if error:
-            self.app.notify(text, title="watch", severity="warning", timeout=6)
+            notify_plain(self.app, text, title="watch", severity="warning", timeout=6)
 
     def _max_rate_text(self) -> str:
         try:
@@ -311,11 +313,11 @@ class WatchPane(Vertical):
             t.append("backend gdb", style="bold yellow")
             t.append(" (stop and inspect: ptrace, pauses the engine; asks first)")
             if self.via is None and not c.perf_ok:
-                t.append(f" — perf not permitted: {c.perf_why}", style="yellow")
+                t.append(f" — perf not permitted: {visible(c.perf_why)}", style="yellow")
         t.append(f" · access {self.access} · debug registers {self.registers_used()}/{DEBUG_REGISTERS}")
         t.append(f" · hot-field guard at {self._rate_text(default_max_rate(backend))} hits/s")
         if c.gdb_text:
-            t.append("\n" + c.gdb_text, style="yellow" if c.gdb_attached else "dim")
+            t.append("\n" + visible(c.gdb_text, newlines=True), style="yellow" if c.gdb_attached else "dim")
         self.query_one("#watch-mode", Static).update(t)
         n = c.gdb_armed()
         if c.gdb_attached:
@@ -334,7 +336,7 @@ class WatchPane(Vertical):
             cost = "?" if c is None else f"{rate * c * 100:.3f}% ({c * 1e6:.1f} us/hit)"
         else:
             cost = "?" if c is None else f"{rate * c * 100:.2f}% (stops {c * 1e3:.1f} ms/hit)"
-        return (str(w.wid), w.spec.label, w.backend, w.spec.access, str(w.hits), f"{rate:,.1f}", cost, w.state)
+        return (str(w.wid), cell(w.spec.label), w.backend, w.spec.access, str(w.hits), f"{rate:,.1f}", cost, w.state)
 
     def _add_row(self, w: ArmedWatch) -> None:
         self.query_one("#watch-table", DataTable).add_row(*self._cells(w), key=str(w.wid))
@@ -367,4 +369,4 @@ class WatchPane(Vertical):
             self._update_row(w)  # hits/s and cost move every second; only changed cells are redrawn
 
     def _show_backtrace(self, w: ArmedWatch, hit: WatchHit) -> None:
-        self.query_one("#watch-backtrace", Static).update(Text("\n".join(backtrace_lines(hit))))
+        self.query_one("#watch-backtrace", Static).update(plain("\n".join(backtrace_lines(hit))))

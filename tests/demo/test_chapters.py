@@ -14,7 +14,7 @@ from hftmem_tui.demo.chapters import (
     chapter_names,
     find_chapter,
 )
-from hftmem_tui.demo.progress import TourProgress
+from hftmem_tui.demo.tour_state import TourProgress
 from hftmem_tui.model.decode import EngineStats
 from hftmem_tui.sources.engine import SCENARIOS
 from hftmem_tui.sources.procfs import Mapping

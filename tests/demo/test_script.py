@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hftmem_tui.demo.chapters import CHAPTERS, TourSample, chapter_names
-from hftmem_tui.demo.progress import TourProgress
+from hftmem_tui.demo.tour_state import TourProgress
 from hftmem_tui.feeds.sampler import LiveSampler
 from hftmem_tui.sources.symbols import SymbolTable
 from hftmem_tui.sources.watchpoint import HW_LENGTHS

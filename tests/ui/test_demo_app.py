@@ -12,7 +12,7 @@ import pytest
 from textual.widgets import DataTable, TabbedContent
 
 from hftmem_tui.demo.chapters import CHAPTERS, chapter_names, find_chapter
-from hftmem_tui.demo.progress import TourProgress
+from hftmem_tui.demo.tour_state import TourProgress
 from hftmem_tui.feeds.recording import RecordedFeed
 from hftmem_tui.feeds.sampler import LiveSampler
 from hftmem_tui.services import REFUSALS, LiveServices, RecordedServices

@@ -19,9 +19,9 @@ from hftmem_tui.errors import SourceError
 from hftmem_tui.sources.procfs.core import PROCFS, read_text
 from hftmem_tui.sources.procfs.status import read_stat, read_status
 from hftmem_tui.sources.procfs.system import read_system
+from hftmem_tui.textsafe import visible  # one escaping for every outside name (re-exported here)
 
 COMM_LEN = 15  # TASK_COMM_LEN - 1: the kernel keeps the first 15 bytes of a name
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +53,6 @@ class NoMatch(SourceError):
 
 class AmbiguousName(SourceError):
     """Several processes match a name: the message lists them, one per line."""
-
-
-def visible(text: str) -> str:
-    """``text`` with control and bidi characters as ``\\x..`` escapes: safe on any terminal."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 256
-                        else f"\\u{ord(m.group(0)):04x}", text)
 
 
 def identify(pid: int, procfs: str = PROCFS) -> ProcessId:

@@ -40,7 +40,7 @@ def probe_addresses(pid: int, specs: list[ProbeSpec]) -> dict[int, str]:
     maps = read_exec_mappings(pid)
     for spec in specs:
         for m in maps:
-            if m.path == spec.path and m.offset <= spec.offset < m.offset + (m.end - m.start):
+            if m.path == (spec.mapped_as or spec.path) and m.offset <= spec.offset < m.offset + (m.end - m.start):
                 out[m.start + spec.offset - m.offset] = spec.function
     return out
 

@@ -5,9 +5,12 @@ addresses). We turn them into :class:`~hftmem_tui.sources.watchpoint.Frame` obje
 *files* the process maps (read with :mod:`~hftmem_tui.sources.elf`): the mapping (from
 /proc/PID/maps, parsed by procfs) gives the file and the load bias,
 the file's .symtab/.dynsym gives the enclosing function, ``addr2line`` gives file:line when the
-file has DWARF line info, and ``objdump`` finds the instruction that precedes a trap address
+file or its separate debug file (found as gdb finds it, :mod:`~hftmem_tui.sources.debuginfo`) has
+DWARF line info, and ``objdump`` finds the instruction that precedes a trap address
 (x86 data breakpoints report the instruction *after* the write). Nothing here touches the
-target beyond reading /proc/PID/maps. Every result is cached per (file, address).
+target beyond reading /proc/PID/maps. A file is opened only where its device+inode are the
+mapping's (``/proc/PID/root`` for a process in another mount namespace). Every result is cached
+per (file, address).
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import subprocess
 import threading
 from dataclasses import dataclass
 
+from hftmem_tui.sources.debuginfo import find_debug_file, has_debug_section, mapped_file
 from hftmem_tui.sources.elf import PT_LOAD, SHT_DYNSYM, SHT_SYMTAB, ElfFile
-from hftmem_tui.sources.procfs import PROCFS, parse_maps, read_text
+from hftmem_tui.sources.procfs import PROCFS, parse_maps, pid_path, read_text
 from hftmem_tui.sources.watchpoint import Frame
 
 __all__ = ["ElfFunctions", "CodeMap", "ExecMapping", "read_exec_mappings", "demangle"]
@@ -36,7 +40,9 @@ class ExecMapping:
     start: int
     end: int
     offset: int
-    path: str
+    path: str  # as the process sees it
+    dev: tuple[int, int] | None = None  # (major, minor) of the mapped file, from maps
+    inode: int = 0
 
 
 def read_exec_mappings(pid: int, procfs: str = PROCFS) -> tuple[ExecMapping, ...]:
@@ -44,9 +50,23 @@ def read_exec_mappings(pid: int, procfs: str = PROCFS) -> tuple[ExecMapping, ...
 
     An exited zombie maps nothing: (). Raises NoSuchProcess, AccessDenied, SourceError.
     """
-    return tuple(ExecMapping(m.start, m.end, m.offset, m.path.removesuffix(" (deleted)"))
+    return tuple(ExecMapping(m.start, m.end, m.offset, m.path.removesuffix(" (deleted)"), _dev(m.dev), m.inode)
                  for m in parse_maps(read_text(pid, "maps", procfs))
                  if "x" in m.perms and m.path.startswith("/"))
+
+
+def _dev(text: str) -> tuple[int, int] | None:
+    """(major, minor) of a maps "fd:01" device field; None if unparsable."""
+    try:
+        major, minor = (int(x, 16) for x in text.split(":"))
+    except ValueError:
+        return None
+    return major, minor
+
+
+def open_path(pid: int, m: ExecMapping, procfs: str = PROCFS) -> str | None:
+    """A path that opens the very file mapping ``m`` of ``pid`` maps (see debuginfo.mapped_file), or None."""
+    return mapped_file(pid, m.path, m.dev, m.inode, m.start, m.end, procfs)
 
 
 _DEMANGLED: dict[str, str] = {}
@@ -74,12 +94,18 @@ def demangle(names: list[str]) -> dict[str, str]:
 
 
 class ElfFunctions:
-    """Functions of one ELF file (from .symtab and .dynsym) and its PT_LOAD segments."""
+    """Functions of one ELF file (from .symtab and .dynsym) and its PT_LOAD segments.
 
-    def __init__(self, path: str) -> None:
+    Without its own line info (or symbols), those of its separate debug file are used
+    (``debug_dirs``, ``name``: see :func:`~hftmem_tui.sources.debuginfo.find_debug_file`).
+    """
+
+    def __init__(self, path: str, *, debug_dirs: tuple[str, ...] | None = None, name: str | None = None,
+                 beside: str | None = None) -> None:
         self.path = path
         self.loads: list[tuple[int, int, int]] = []  # (p_offset, p_filesz, p_vaddr)
         self.has_lines = False
+        self.lines_path = path  # the file addr2line reads: this one, or its debug file
         starts: dict[int, tuple[int, str]] = {}
         by_name: dict[str, int] = {}
         try:
@@ -87,6 +113,8 @@ class ElfFunctions:
                 self._read(elf, starts, by_name)
         except (OSError, ValueError):  # MalformedElf is a ValueError
             pass  # unreadable or not an ELF: addresses in it stay "??" (what was read is kept)
+        if self.loads and (not self.has_lines or not starts):
+            self._read_debug_file(find_debug_file(path, debug_dirs, name=name, beside=beside), starts, by_name)
         self.by_name = by_name  # raw (mangled) name -> link-time address
         self._starts = sorted(starts)
         self._info = starts
@@ -99,6 +127,11 @@ class ElfFunctions:
         self.loads.extend((s.offset, s.filesz, s.vaddr) for s in elf.segments() if s.type == PT_LOAD)
         secs = elf.sections()
         self.has_lines = any(sec.name == ".debug_line" for sec in secs)
+        self._read_symbols(elf, secs, starts, by_name)
+
+    @staticmethod
+    def _read_symbols(elf: ElfFile, secs, starts: dict[int, tuple[int, str]], by_name: dict[str, int]) -> None:
+        """Function symbols of ``elf`` into starts (address -> (size, name)) and by_name."""
         # .symtab first: it has the local (static, anonymous-namespace) functions too.
         for want in (SHT_SYMTAB, SHT_DYNSYM):
             for sec in secs:
@@ -111,6 +144,20 @@ class ElfFunctions:
                     if sym.value in starts and starts[sym.value][0]:
                         continue
                     starts[sym.value] = (sym.size, sym.name)
+
+    def _read_debug_file(self, debug: str | None, starts: dict[int, tuple[int, str]],
+                         by_name: dict[str, int]) -> None:
+        """Line info and (for a fully stripped file) the symbols of the separate debug file."""
+        if debug is None:
+            return
+        if not self.has_lines and has_debug_section(debug, ".debug_line"):
+            self.has_lines, self.lines_path = True, debug
+        if not starts:
+            try:
+                with ElfFile(debug) as elf:
+                    self._read_symbols(elf, elf.sections(), starts, by_name)
+            except (OSError, ValueError):
+                pass  # an unreadable debug file names nothing more
 
     def vaddr(self, file_offset: int) -> int | None:
         """The link-time address of a byte at ``file_offset`` in the file."""
@@ -225,11 +272,12 @@ def _previous_instruction(path: str, func_start: int, vaddr: int) -> int | None:
 class CodeMap:
     """Symbolise code addresses of one process; caches per file. ``close()`` stops helpers."""
 
-    def __init__(self, pid: int, *, procfs: str = PROCFS) -> None:
+    def __init__(self, pid: int, *, procfs: str = PROCFS, debug_dirs: tuple[str, ...] | None = None) -> None:
         self.pid = pid
         self.procfs = procfs
+        self.debug_dirs = debug_dirs  # None: gdb's debug-file-directory
         self._maps = read_exec_mappings(pid, procfs)
-        self._elves: dict[str, ElfFunctions] = {}
+        self._elves: dict[str, ElfFunctions | None] = {}
         self._a2l: dict[str, _Addr2Line] = {}
         self._cache: dict[tuple[int, bool, bool], tuple[Frame, ...]] = {}
         self._lock = threading.Lock()
@@ -240,11 +288,17 @@ class CodeMap:
                 return m
         return None
 
-    def _elf(self, path: str) -> ElfFunctions:
-        elf = self._elves.get(path)
-        if elf is None:
-            elf = self._elves[path] = ElfFunctions(path)
-        return elf
+    def _elf(self, m: ExecMapping) -> ElfFunctions | None:
+        """The functions of the file ``m`` maps, read where its identity matches; None if nowhere."""
+        key = f"{m.path}|{m.dev}|{m.inode}"
+        if key not in self._elves:
+            path = open_path(self.pid, m, self.procfs)
+            # /proc/PID/map_files/A-B has no directory of its own: a debuglink is beside the file's name.
+            beside = pid_path(self.pid, "root", self.procfs) + os.path.dirname(m.path) if path and \
+                "/map_files/" in path else None
+            self._elves[key] = None if path is None else ElfFunctions(path, debug_dirs=self.debug_dirs,
+                                                                         name=m.path, beside=beside)
+        return self._elves[key]
 
     def frame(self, address: int, *, trap: bool = False, return_address: bool = False) -> Frame:
         """The Frame of a code address: its real (not inlined) function+offset and that function's line.
@@ -287,22 +341,22 @@ class CodeMap:
                    return_address: bool) -> tuple[Frame, ...]:
         if m is None:
             return (Frame(address, None),)
-        elf = self._elf(m.path)
-        vaddr = elf.vaddr(address - m.start + m.offset)
+        elf = self._elf(m)
+        vaddr = None if elf is None else elf.vaddr(address - m.start + m.offset)
         if vaddr is None:
             return (Frame(address, None, file=os.path.basename(m.path)),)
         bias = address - vaddr
         fn = elf.function_at(vaddr)
         if trap and fn is not None:
-            prev = _previous_instruction(m.path, fn[1], vaddr)
+            prev = _previous_instruction(elf.path, fn[1], vaddr)
             if prev is not None:
                 vaddr, address = prev, prev + bias
                 fn = elf.function_at(vaddr)
         levels: list[tuple[str | None, str | None, int | None]] = []
         if elf.has_lines:
-            a2l = self._a2l.get(m.path)
+            a2l = self._a2l.get(elf.lines_path)
             if a2l is None:
-                a2l = self._a2l[m.path] = _Addr2Line(m.path)
+                a2l = self._a2l[elf.lines_path] = _Addr2Line(elf.lines_path)
             levels = a2l.lookup(vaddr - 1 if return_address else vaddr)
         file, line = (levels[-1][1], levels[-1][2]) if levels else (None, None)
         inlined = tuple(Frame(address, f or "??", None, fl, ln) for f, fl, ln in levels[:-1])

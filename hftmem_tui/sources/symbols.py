@@ -24,6 +24,7 @@ from hftmem_tui.errors import (
     SourceError,
     SymbolNotFound,
 )
+from hftmem_tui.sources.debuginfo import debug_identity, gdb_path, mapped_file
 from hftmem_tui.sources.elf import ElfInfo, read_elf_info, symbol_size
 from hftmem_tui.sources.gdb.file_session import FileGdbSession, GdbCommandError
 from hftmem_tui.sources.layout import (
@@ -66,7 +67,8 @@ _EXE_HINT = "run as the same user as the target, or root"
 
 
 def exe_path_of(pid: int, procfs: str = PROCFS) -> str:
-    """The executable file of ``pid``: its path, or ``/proc/PID/exe`` if it was deleted/replaced.
+    """The executable file of ``pid``: its path (through ``/proc/PID/root`` when only the process's
+    mount namespace has it), or ``/proc/PID/exe`` if it was deleted/replaced (another file there).
 
     Raises NoSuchProcess, AccessDenied.
     """
@@ -79,9 +81,14 @@ def exe_path_of(pid: int, procfs: str = PROCFS) -> str:
         raise NoSuchProcess(pid) from None
     except SourceError as exc:  # any other OS refusal: no process we can inspect, with the OS's reason
         raise NoSuchProcess(pid, str(getattr(exc.__cause__, "strerror", None) or exc)) from None
-    if target.endswith(" (deleted)") or not os.path.exists(target):
+    if target.endswith(" (deleted)"):
         return link  # the magic link still opens the old inode
-    return target
+    try:
+        _path, dev, ino = exe_identity(pid, procfs)
+    except SourceError:
+        return target if os.path.exists(target) else link
+    # Only the very file the process runs: a different one at that path (a container's host) is not it.
+    return mapped_file(pid, target, (os.major(dev), os.minor(dev)), ino, procfs=procfs) or link
 
 
 def _exe_ids(pid: int, exe_path: str | None, procfs: str) -> tuple[set[tuple[int, int, int]], set[str]]:
@@ -149,9 +156,11 @@ class SymbolTable:
     gdb starts lazily, only on a cache miss; ``close()`` (or ``with``) stops it.
     """
 
-    def __init__(self, exe_path: str, *, use_disk_cache: bool = True, timeout: float = 20.0) -> None:
+    def __init__(self, exe_path: str, *, use_disk_cache: bool = True, timeout: float = 20.0,
+                 debug_dirs: tuple[str, ...] | None = None) -> None:
         self.exe_path = exe_path
         self.timeout = timeout
+        self.debug_dirs = debug_dirs  # None: gdb's own debug-file-directory
         try:
             self.elf = read_elf_info(exe_path)
             st = os.stat(exe_path)
@@ -168,6 +177,10 @@ class SymbolTable:
         else:
             ident = f"{os.path.realpath(exe_path)}|{st.st_mtime_ns}|{st.st_size}"
             self.cache_key = "path-" + hashlib.sha1(ident.encode()).hexdigest()
+        # The answer depends on the separate debug file gdb would load too: installing one retries.
+        dbg = debug_identity(exe_path, debug_dirs)
+        if dbg != "none":
+            self.cache_key += "-dbg-" + hashlib.sha1(dbg.encode()).hexdigest()[:16]
         self._disk = (cache_dir() / f"{self.cache_key}.json") if use_disk_cache else None
         self._gdb: FileGdbSession | None = None
         self._lock = threading.RLock()
@@ -216,7 +229,13 @@ class SymbolTable:
             self._gdb = FileGdbSession(timeout=self.timeout)
             self.gdb_starts += 1
             try:
-                self._gdb.load(self.exe_path)
+                if self.debug_dirs is not None:
+                    self._gdb.console("set debug-file-directory " + ":".join(self.debug_dirs))
+                try:
+                    loaded = gdb_path(self.exe_path)  # gdb resolves /proc/PID/root/X to our X: maybe another file
+                except OSError:
+                    loaded = self.exe_path  # unreadable: gdb says why in its own words
+                self._gdb.load(loaded)
             except BaseException:
                 self._gdb.exit()
                 self._gdb = None

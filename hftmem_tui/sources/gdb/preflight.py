@@ -2,7 +2,8 @@
 
 Checked in order: the process itself (alive, not a zombie or kernel thread), another tracer
 (TracerPid: ptrace allows one), Yama's ptrace_scope, another user's process without
-CAP_SYS_PTRACE, gdb missing, an executable without debug info (gdb could name no line).
+CAP_SYS_PTRACE, gdb missing, an executable without debug info, in it or in a separate debug
+file (gdb could name no line).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 
 from hftmem_tui.errors import AccessDenied, NoDebugInfo, SourceError, ToolMissing
 from hftmem_tui.sources import procfs
+from hftmem_tui.sources.debuginfo import find_debug_file
 from hftmem_tui.sources.elf import read_elf_info
 from hftmem_tui.sources.symbols import exe_path_of
 
@@ -80,7 +82,8 @@ def check_attach(pid: int, *, gdb: str = "gdb", scope: int | None | str = "read"
         info = read_elf_info(exe)
     except OSError as exc:
         raise AccessDenied(pid, f"its executable {exe}", exc.strerror or str(exc)) from None
-    if not info.has_debug_info:
+    # gdb also reads a separate debug file (debuglink, build-id path): the same search as gdb's.
+    if not info.has_debug_info and find_debug_file(exe) is None:
         raise NoDebugInfo(f"{exe}: no debug info (built without -g or stripped): gdb could not name the "
                           f"writing line or the locals; rebuild with -g or use the perf backend")
     return exe

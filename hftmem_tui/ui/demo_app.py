@@ -14,7 +14,6 @@ from pathlib import Path
 
 from textual import work
 from textual.binding import Binding
-from textual.widgets import DataTable
 from textual.worker import get_current_worker
 
 from hftmem_tui.demo.chapters import Chapter, TourSample, chapter_names
@@ -26,6 +25,7 @@ from hftmem_tui.feeds.sampler import LiveSampler
 from hftmem_tui.services import LiveServices, TargetServices
 from hftmem_tui.ui import app as ui_app
 from hftmem_tui.ui.app import HftmemApp
+from hftmem_tui.ui.mappings_pane import MappingTable
 from hftmem_tui.ui.memory_pane import MemoryPanel
 from hftmem_tui.ui.tour_panel import TourPanel
 from hftmem_tui.sources.shutdown import unwind_on_hangup
@@ -177,12 +177,7 @@ class TourApp(HftmemApp):
         if isinstance(pane, MemoryPanel):
             pane.show(chapter.highlight.split(".")[0])
             return
-        for table in pane.query(DataTable):
-            for row_key in table.rows:
-                key = str(row_key.value)
-                if key == chapter.highlight or key.endswith(f":{chapter.highlight}"):
-                    table.move_cursor(row=table.get_row_index(row_key))
-                    return
+        if isinstance(pane, MappingTable) and not pane.select(chapter.highlight):
             self._pending_highlight = chapter  # no such row yet (smaps not read yet)
         # Otherwise the tour panel's gauge line shows the chapter's counter, highlighted.
 

@@ -232,6 +232,17 @@ class MappingTable(Vertical):
         m = self._index.prepared.mappings[row]  # type: ignore[index]
         return (m.start, m.path)
 
+    def select(self, path: str) -> bool:
+        """Put the cursor on the first shown mapping of ``path`` (the tour's "[heap]"); False if none is shown."""
+        if self._index is None:
+            return False
+        ms = self._index.prepared.mappings
+        for position, i in enumerate(self._index.rows):
+            if ms[i].path == path:
+                self.table.move_cursor(position)
+                return True
+        return False
+
     def shown(self) -> list[MappingKey]:
         """(start, path) of every row shown, in order (for tests and tools: O(rows))."""
         if self._index is None:

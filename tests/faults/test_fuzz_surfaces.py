@@ -66,10 +66,12 @@ def fuzz_engine(engine_binary):
         except SourceError:  # its control socket is not listening yet
             return False
 
-    wait_for(answers, 20, "the engine to answer")
-    yield proc.pid
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=10)
+    try:
+        wait_for(answers, 20, "the engine to answer")
+        yield proc.pid
+    finally:  # also when it never answered: no engine is left behind
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
 
 
 def _engine_unchanged(pid: int) -> None:
@@ -100,13 +102,15 @@ def test_control_socket_garbage_from_root(fuzz_engine, batch):
 def exporter(engine_binary):
     engine = subprocess.Popen([str(engine_binary)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     port = free_port()
-    exp = spawn_cli("export", str(engine.pid), "--listen", f"127.0.0.1:{port}", "--interval", "0.25", "--no-perf")
     try:
-        scrape_metrics(port)
-        yield engine.pid, port, exp
+        exp = spawn_cli("export", str(engine.pid), "--listen", f"127.0.0.1:{port}", "--interval", "0.25", "--no-perf")
+        try:
+            scrape_metrics(port)
+            yield engine.pid, port, exp
+        finally:
+            exp.send_signal(signal.SIGTERM)
+            _, err = exp.communicate(timeout=20)
     finally:
-        exp.send_signal(signal.SIGTERM)
-        _, err = exp.communicate(timeout=20)
         engine.send_signal(signal.SIGTERM)
         engine.wait(timeout=10)
     assert "Traceback" not in err, err

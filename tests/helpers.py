@@ -352,3 +352,37 @@ def write_recording(path, samples, *, end="duration reached"):
     else:
         w.close()
     return path
+
+
+# ------------------------------------------------------------------ machine facts tests depend on
+
+def _uprobes_writable() -> bool:
+    import os
+
+    from hftmem_tui.errors import SourceError
+    from hftmem_tui.sources.perf.uprobes import find_tracefs
+
+    try:
+        return os.access(os.path.join(find_tracefs(), "uprobe_events"), os.W_OK)
+    except SourceError:
+        return False
+
+
+def uprobes_mark():
+    """The skip mark of tests that define uprobes (root and a mounted tracefs: the suite mounts it)."""
+    import pytest
+
+    return pytest.mark.skipif(not _uprobes_writable(), reason="uprobes need root and a mounted tracefs")
+
+
+SNAPSHOT_TEXTUAL = "8.2.8"  # the SVG snapshots were drawn with this Textual (pinned in pyproject.toml)
+
+
+def snapshot_textual_mark():
+    """Skip snapshot tests on another Textual: it draws some cells differently (memray does the same)."""
+    from importlib.metadata import version
+
+    import pytest
+
+    return pytest.mark.skipif(version("textual") != SNAPSHOT_TEXTUAL,
+                              reason=f"snapshots are from textual {SNAPSHOT_TEXTUAL}, this is {version('textual')}")

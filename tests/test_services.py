@@ -13,7 +13,14 @@ import pytest
 
 from hftmem_tui.errors import SourceError, SymbolNotFound, UnmappedAddress
 from hftmem_tui.feeds.recording import RecordedFeed
-from hftmem_tui.services import REFUSALS, LiveServices, MemoryReader, NotLive, RecordedServices, offered
+from hftmem_tui.services import (
+    REFUSALS,
+    LiveServices,
+    MemoryReader,
+    NotLive,
+    RecordedServices,
+    offered,
+)
 from hftmem_tui.sources.symbols import InvalidExpression, SymbolTable
 from tests.conftest import FIXTURES, proc_status
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,17 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from hftmem_tui.errors import SourceError
-from hftmem_tui.sources.perf.uprobes import find_tracefs, list_session_probes
+from hftmem_tui.sources.perf.uprobes import list_session_probes
 from tests.conftest import ROOT, run_cli
-from tests.helpers import wait_for
+from tests.helpers import uprobes_mark, wait_for
 
-try:
-    _tracefs = find_tracefs()
-    _ok = os.access(os.path.join(_tracefs, "uprobe_events"), os.W_OK)
-except SourceError:
-    _ok = False
-pytestmark = pytest.mark.skipif(not _ok, reason="uprobes need root and tracefs")
+pytestmark = uprobes_mark()
 
 
 def perf_probe_list() -> str:

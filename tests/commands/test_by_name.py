@@ -14,9 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from hftmem_tui.sources.procfs.access import denial_reasons, explain_denial
-from hftmem_tui.sources.procfs.lookup import AmbiguousName, NoMatch, find_processes, resolve, visible
 from hftmem_tui.sources.procfs import read_stat
+from hftmem_tui.sources.procfs.access import denial_reasons, explain_denial
+from hftmem_tui.sources.procfs.lookup import (
+    AmbiguousName,
+    NoMatch,
+    find_processes,
+    resolve,
+    visible,
+)
 from tests.conftest import run_cli, stop_process
 
 

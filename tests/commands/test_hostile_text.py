@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import ROOT, proc_status, run_cli, stop_process
 from tests.hostile import COMM, THREADS, start_hostile
 
+
 @pytest.fixture
 def hostile(tmp_path) -> Iterator[tuple[int, list[bytes]]]:
     proc, paths = start_hostile(tmp_path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from hftmem_tui.feeds.engine_reader import read_engine_stats

@@ -22,6 +22,7 @@ from hftmem_tui.sources.symbols import check_symbol_expr
 from tests.conftest import ROOT
 from tests.helpers import MIB, tour_sample
 
+
 def heap(rss_kb: int) -> Mapping:
     return Mapping(0x5000, 0x5000 + rss_kb * 1024, "rw-p", 0, "00:00", 0, "[heap]", size_kb=rss_kb, rss_kb=rss_kb)
 

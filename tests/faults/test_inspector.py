@@ -11,8 +11,22 @@ import pytest
 
 from hftmem_tui.feeds.recording import Recording
 from tests.disturbance import EngineStopMonitor
-from tests.faults.conftest import assert_running_untraced, finish, kill_quietly, one_line, perf_child
-from tests.helpers import free_port, gone, metric_value, scrape_metrics, spawn_cli, wait_for, wait_lines
+from tests.faults.conftest import (
+    assert_running_untraced,
+    finish,
+    kill_quietly,
+    one_line,
+    perf_child,
+)
+from tests.helpers import (
+    free_port,
+    gone,
+    metric_value,
+    scrape_metrics,
+    spawn_cli,
+    wait_for,
+    wait_lines,
+)
 
 pytestmark = pytest.mark.fault
 _numbers = itertools.count()

@@ -18,8 +18,22 @@ import pytest
 
 from hftmem_tui.feeds.recording import Recording
 from tests.conftest import ROOT, proc_status, run_cli, stop_process
-from tests.faults.conftest import assert_running_untraced, finish, kill_quietly, one_line
-from tests.helpers import children, free_port, gone, metric_value, scrape_metrics, spawn_cli, wait_for, wait_lines
+from tests.faults.conftest import (
+    assert_running_untraced,
+    finish,
+    kill_quietly,
+    one_line,
+)
+from tests.helpers import (
+    children,
+    free_port,
+    gone,
+    metric_value,
+    scrape_metrics,
+    spawn_cli,
+    wait_for,
+    wait_lines,
+)
 
 pytestmark = pytest.mark.fault
 

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from hftmem_tui.errors import SourceError
 from hftmem_tui.probes import AllocProbes, plan_alloc_probes
 from hftmem_tui.sources import procfs
 from hftmem_tui.sources.perf.uprobes import define_probe, find_tracefs, list_session_probes
 from tests.conftest import proc_status
-from tests.helpers import wait_for
+from tests.helpers import uprobes_mark, wait_for
 
-try:
-    _tracefs = find_tracefs()
-    _ok = os.access(os.path.join(_tracefs, "uprobe_events"), os.W_OK)
-except SourceError:
-    _ok = False
-pytestmark = pytest.mark.skipif(not _ok, reason="uprobes need root and tracefs")
+pytestmark = uprobes_mark()
 
 
 def test_hot_alloc_counts_per_thread_and_samples_offenders(engine):
@@ -44,7 +35,7 @@ def test_stale_group_of_a_dead_session_removed_at_start(engine):
     dead.wait()
     stale = f"hftmem_{dead.pid}"
     specs, _ = plan_alloc_probes(pid)
-    define_probe(_tracefs, stale, "malloc", specs[0].path, specs[0].offset)
+    define_probe(find_tracefs(), stale, "malloc", specs[0].path, specs[0].offset)
     assert list_session_probes(group=stale)
     with AllocProbes(pid, guardian=False) as probes:
         assert stale in probes.stale_removed

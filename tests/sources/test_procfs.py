@@ -11,11 +11,16 @@ import pytest
 
 from hftmem_tui.errors import NoSuchProcess, SymbolNotFound
 from hftmem_tui.sources import procfs
-from hftmem_tui.sources.procfs import maps as procfs_maps
 from hftmem_tui.sources.procfs import (
-    Mapping, parse_maps, parse_numa_maps, parse_smaps, parse_smaps_rollup, parse_stat,
+    Mapping,
+    parse_maps,
+    parse_numa_maps,
+    parse_smaps,
+    parse_smaps_rollup,
+    parse_stat,
     parse_status,
 )
+from hftmem_tui.sources.procfs import maps as procfs_maps
 from tests.conftest import FIXTURES
 
 FIX = FIXTURES / "proc"

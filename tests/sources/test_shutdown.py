@@ -13,7 +13,6 @@ import time
 import pytest
 
 from hftmem_tui.sources.shutdown import SignalHandlers, StopFlag, paced, stop_on_signals
-
 from tests.conftest import ROOT
 
 

@@ -1,6 +1,9 @@
-"""UI fixtures: hftmem in a real terminal (tmux)."""
+"""UI fixtures: hftmem in a real terminal (tmux); clock times in UTC for snapshots."""
 
 from __future__ import annotations
+
+import os
+import time
 
 import pytest
 
@@ -20,3 +23,17 @@ def tmux():
     yield start
     for t in sessions:
         t.kill()
+
+
+@pytest.fixture
+def utc():
+    """Clock times on screen in UTC, then the process's own zone back (snapshots are compared as drawn)."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()

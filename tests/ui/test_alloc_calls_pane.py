@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from textual.widgets import DataTable, Static
 
-from hftmem_tui.errors import SourceError
 from hftmem_tui.services import REFUSALS
-from hftmem_tui.sources.perf.uprobes import find_tracefs, list_session_probes, session_group
+from hftmem_tui.sources.perf.uprobes import (
+    list_session_probes,
+    session_group,
+)
 from hftmem_tui.ui.alloc_calls_pane import AllocsPane
 from hftmem_tui.ui.cost import InspectorCost
 from hftmem_tui.ui.screenshots import recorded_app, replay_all
 from tests.conftest import proc_status
-from tests.helpers import engine_counter, live_app, text_of, wait_for_pilot
+from tests.helpers import (
+    engine_counter,
+    live_app,
+    text_of,
+    uprobes_mark,
+    wait_for_pilot,
+)
 
-try:
-    _ok = os.access(os.path.join(find_tracefs(), "uprobe_events"), os.W_OK)
-except SourceError:
-    _ok = False
-needs_uprobes = pytest.mark.skipif(not _ok, reason="uprobes need root and a mounted tracefs")
+needs_uprobes = uprobes_mark()
 WINDOW = "hftmem_engine_stats.window_index"  # +1 per second of the engine running
 OURS = session_group()  # the App runs in this process; other sessions on the machine may hold probes
 

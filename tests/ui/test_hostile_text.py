@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
@@ -25,9 +24,9 @@ from hftmem_tui.ui.memory_pane import MemoryPanel
 from hftmem_tui.ui.row_table import RowTable
 from hftmem_tui.ui.safe import cell, notify_plain, plain
 from hftmem_tui.ui.watch_pane import WatchPane
-from tests.hostile import BAD_UTF8, COMM, THREADS, start_hostile
 from tests.conftest import proc_status, stop_process
 from tests.helpers import Tmux, attach_command, text_of, wait_for_pilot
+from tests.hostile import BAD_UTF8, COMM, THREADS, start_hostile
 
 TYPED = ("[/]", "[bold red]x", "[link=file:/]a")
 

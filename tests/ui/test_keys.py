@@ -12,7 +12,12 @@ from hftmem_tui.feeds.recording import RecordedFeed
 from hftmem_tui.ui.app import HelpScreen
 from hftmem_tui.ui.header import TargetHeader
 from hftmem_tui.ui.replay import ReplayApp
-from hftmem_tui.ui.screenshots import RECORDING, recorded_app, recorded_tour_app, replay_all
+from hftmem_tui.ui.screenshots import (
+    RECORDING,
+    recorded_app,
+    recorded_tour_app,
+    replay_all,
+)
 from hftmem_tui.ui.themes import ANSI_THEME, sixteen_colours
 from tests.helpers import text_of, wait_for_pilot
 

@@ -6,33 +6,14 @@ Update after an intended change: ``pytest tests/ui/test_tour_snapshot.py --snaps
 
 from __future__ import annotations
 
-import os
-import time
-from importlib.metadata import version
-
 import pytest
 
 from hftmem_tui.ui.screenshots import recorded_tour_app, replay_tour
+from tests.helpers import snapshot_textual_mark
 
 SIZE = (120, 40)
 SMALL = (80, 24)
-SNAPSHOT_TEXTUAL = "8.2.8"
-pytestmark = pytest.mark.skipif(version("textual") != SNAPSHOT_TEXTUAL,
-                                reason=f"snapshots are from textual {SNAPSHOT_TEXTUAL}, this is {version('textual')}")
-
-
-@pytest.fixture(autouse=True)
-def utc():
-    """Clock times on screen in UTC, then the process's own zone back."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    yield
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
+pytestmark = [snapshot_textual_mark(), pytest.mark.usefixtures("utc")]
 
 
 def tour_on(pane: str | None = None):

@@ -12,8 +12,13 @@ import subprocess
 import pytest
 
 from hftmem_tui.sources.watchpoint import WatchHit, WatchSpec
-from hftmem_tui.watch.controller import (LOG_PER_BATCH, LOG_PER_FLUSH, WatchRefused,
-                                         choose_backend, default_max_rate)
+from hftmem_tui.watch.controller import (
+    LOG_PER_BATCH,
+    LOG_PER_FLUSH,
+    WatchRefused,
+    choose_backend,
+    default_max_rate,
+)
 from hftmem_tui.watch.events import Armed, Disarmed, HitsSeen, Resolved
 from tests.helpers import PERF_BREAKPOINTS, WatchDriver, needs_perf_breakpoints
 

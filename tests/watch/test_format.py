@@ -5,8 +5,17 @@ from __future__ import annotations
 import time
 
 from hftmem_tui.sources.watchpoint import Frame, WatchHit, WatchSpec
-from hftmem_tui.watch.format import (backtrace_lines, first_hit_lines, format_hit, hit_clock, log_value, ms,
-                                     short_function, short_where, value_text)
+from hftmem_tui.watch.format import (
+    backtrace_lines,
+    first_hit_lines,
+    format_hit,
+    hit_clock,
+    log_value,
+    ms,
+    short_function,
+    short_where,
+    value_text,
+)
 
 T = 1795917271.398930
 TOP = Frame(0x5555deadbeef, "engine::run_producer(engine::Config const&)", 0x4c, "/src/native/engine/engine.h", 120)

@@ -24,7 +24,12 @@ from hftmem_tui.sources.perf.breakpoints import PerfWatch, check_perf_access
 from hftmem_tui.sources.symbols import SymbolTable
 from hftmem_tui.sources.watchpoint import WatchLimitError, WatchSpec, resolve_target
 from tests.conftest import ROOT, proc_status, run_cli, stop_process
-from tests.helpers import engine_counter, slot_address, source_line, wait_engine_advances
+from tests.helpers import (
+    engine_counter,
+    slot_address,
+    source_line,
+    wait_engine_advances,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed")
 

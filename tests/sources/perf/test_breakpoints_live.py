@@ -11,10 +11,20 @@ from pathlib import Path
 import pytest
 
 from hftmem_tui.sources.perf.breakpoints import PerfWatch
-from hftmem_tui.sources.watchpoint import HotField, WatchLimitError, WatchSpec, resolve_target
+from hftmem_tui.sources.watchpoint import (
+    HotField,
+    WatchLimitError,
+    WatchSpec,
+    resolve_target,
+)
 from tests.conftest import ROOT, run_cli
 from tests.disturbance import EngineStopMonitor
-from tests.helpers import needs_perf_breakpoints, slot_address, source_line, wait_engine_advances
+from tests.helpers import (
+    needs_perf_breakpoints,
+    slot_address,
+    source_line,
+    wait_engine_advances,
+)
 
 pytestmark = needs_perf_breakpoints
 

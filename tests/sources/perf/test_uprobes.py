@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from hftmem_tui.errors import ProbeError, SourceError, TracefsMissing
+from hftmem_tui.errors import ProbeError, TracefsMissing
 from hftmem_tui.sources.codemap import read_exec_mappings
 from hftmem_tui.sources.perf import uprobe_guardian
 from hftmem_tui.sources.perf.abi import CONTEXT_MAX, read_count
@@ -25,13 +25,9 @@ from hftmem_tui.sources.perf.uprobes import (
     probe_offset,
 )
 from tests.conftest import ROOT
+from tests.helpers import uprobes_mark
 
-try:
-    _tracefs = find_tracefs()
-    _ok = os.access(os.path.join(_tracefs, "uprobe_events"), os.W_OK)
-except SourceError:
-    _ok = False
-needs_uprobes = pytest.mark.skipif(not _ok, reason="uprobes need root and a mounted tracefs")
+needs_uprobes = uprobes_mark()
 
 
 def _own_libc_malloc() -> tuple[str, int]:
@@ -84,7 +80,7 @@ def test_help_says_what_it_does_and_touches_nothing():
 def test_cleanup_removes_dead_sessions_and_lists_live_ones():
     libc, off = _own_libc_malloc()
     stale = f"hftmem_{_dead_pid()}"
-    define_probe(_tracefs, stale, "malloc", libc, off)
+    define_probe(find_tracefs(), stale, "malloc", libc, off)
     with UprobeGroup(guardian=False) as live:
         live.define("malloc", libc, off)
         r = _uprobes_cli("--cleanup")
@@ -119,11 +115,11 @@ def test_a_defined_probe_counts_our_own_calls_and_goes_with_its_group():
 def test_guardian_removes_the_group_at_eof_even_with_no_session():
     libc, off = _own_libc_malloc()
     group = f"hftmem_{_dead_pid()}"
-    define_probe(_tracefs, group, "malloc", libc, off)
-    define_probe(_tracefs, group, "free", libc, probe_offset(libc, "free"))
+    define_probe(find_tracefs(), group, "malloc", libc, off)
+    define_probe(find_tracefs(), group, "free", libc, probe_offset(libc, "free"))
     assert len(list_session_probes(group=group)) == 2
     r = subprocess.run([sys.executable, "-I", uprobe_guardian.__file__, group,
-                        os.path.join(_tracefs, "uprobe_events")], stdin=subprocess.DEVNULL, timeout=30)
+                        os.path.join(find_tracefs(), "uprobe_events")], stdin=subprocess.DEVNULL, timeout=30)
     assert r.returncode == 0 and not list_session_probes(group=group)
 
 

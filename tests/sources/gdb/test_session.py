@@ -26,9 +26,11 @@ from hftmem_tui.sources.watchpoint import WatchLimitError, WatchSpec, resolve_ta
 from tests.conftest import ROOT, proc_status, run_cli, stop_process
 from tests.helpers import (
     engine_counter,
+    gone,
     slot_address,
     source_line,
     wait_engine_advances,
+    wait_for,
 )
 
 pytestmark = pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed")
@@ -243,12 +245,17 @@ def test_inspector_killed_under_an_armed_watchpoint(engine, sig):
         assert header.startswith("watching hftmem_engine_stats.ticks"), header + proc.stderr.read()
         assert proc.stdout.readline().startswith("hit 1 ")  # armed and hitting
         assert proc_status(pid)["TracerPid"] != "0"
+        guardians = [c for c in children(proc.pid) if b"sources.gdb.guardian" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        assert len(guardians) == 1, "the gdb session runs with its guardian"
         proc.send_signal(sig)
         assert_untraced_and_running(pid, within=2.0)
         proc.wait(timeout=10)
         assert proc.returncode != 0
         # ticks is the watched field: 100 more writes would each trap on a register left enabled
         wait_engine_advances(pid, by=100, timeout=5)
+        # The guardian may still be clearing debug registers (a seize of microseconds per thread):
+        # once it has exited, nothing may be left stopped or traced.
+        wait_for(lambda: gone(guardians[0]), 10, "the guardian to finish")
         assert_untraced_and_running(pid, within=0)
         try:
             check_perf_access(pid)

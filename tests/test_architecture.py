@@ -54,10 +54,6 @@ def test_no_private_name_imported_across_modules():
     assert not found, "\n".join(found)
 
 
-# Being changed on other branches; remove once merged.
-TEST_IMPORTS_PENDING = {
-    "tests/ui/test_tour_snapshot.py",  # imports SIZE and the utc fixture from tests/ui/test_snapshots.py
-}
 
 
 def test_no_test_module_imports_another_test_module():
@@ -68,8 +64,6 @@ def test_no_test_module_imports_another_test_module():
     found = []
     for path in sorted((ROOT / "tests").rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
-        if rel in TEST_IMPORTS_PENDING:
-            continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
                        else [node.module or "", *(f"{node.module}.{a.name}" for a in node.names)]

@@ -54,8 +54,6 @@ def test_no_private_name_imported_across_modules():
     assert not found, "\n".join(found)
 
 
-
-
 def test_no_test_module_imports_another_test_module():
     """Test modules share code through tests/helpers.py and conftest fixtures, never by importing each other
     (a test module's helpers would otherwise be a second helpers module nobody looks for)."""
